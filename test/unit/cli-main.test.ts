@@ -1,0 +1,33 @@
+import t from 'tap';
+import type { CliIo } from '../../src/cli/io.ts';
+import { main } from '../../src/cli/main.ts';
+
+export const captureIo = () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    stdout: (s) => void out.push(s),
+    stderr: (s) => void err.push(s),
+    env: {},
+    cwd: process.cwd(),
+  };
+  return { io, out: () => out.join(''), err: () => err.join('') };
+};
+
+t.test('no arguments prints usage and exits 2', async (t) => {
+  const c = captureIo();
+  t.equal(await main([], c.io), 2);
+  t.match(c.out(), /^usage: errand <command>/);
+});
+
+t.test('--help prints usage and exits 0', async (t) => {
+  const c = captureIo();
+  t.equal(await main(['--help'], c.io), 0);
+  t.match(c.out(), /manifest lint/);
+});
+
+t.test('an unknown command names itself and exits 2', async (t) => {
+  const c = captureIo();
+  t.equal(await main(['frobnicate'], c.io), 2);
+  t.match(c.err(), /^errand: unknown command 'frobnicate'/);
+});
