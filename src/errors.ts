@@ -14,6 +14,10 @@ export const ERRORS = {
     status: 400,
     text: 'the compiled session policy exceeds 2,048 characters',
   },
+  ERR_MANIFEST_STS_PARAMETER: {
+    status: 400,
+    text: 'the manifest yields an STS session parameter that STS would refuse',
+  },
   // Manifest: signatures.
   ERR_JWS_MALFORMED: { status: 400, text: 'the signed manifest is not a compact JWS' },
   ERR_JWS_ALG_NOT_ALLOWED: { status: 400, text: 'the JWS algorithm is not allowed' },
