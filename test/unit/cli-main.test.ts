@@ -1,18 +1,8 @@
 import t from 'tap';
-import type { CliIo } from '../../src/cli/io.ts';
 import { main } from '../../src/cli/main.ts';
+import { captureIo } from '../helpers/cli.ts';
 
-export const captureIo = () => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (s) => void out.push(s),
-    stderr: (s) => void err.push(s),
-    env: {},
-    cwd: process.cwd(),
-  };
-  return { io, out: () => out.join(''), err: () => err.join('') };
-};
+export { captureIo } from '../helpers/cli.ts';
 
 t.test('no arguments prints usage and exits 2', async (t) => {
   const c = captureIo();

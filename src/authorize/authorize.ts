@@ -1,0 +1,199 @@
+import type { AwsIntent, AwsNeed, HttpIntent } from '../classify/types.ts';
+import type { AwsGrant, HttpGrant, Manifest } from '../manifest/types.ts';
+import type { Decision } from './types.ts';
+import type { UseLedger } from './use-ledger.ts';
+
+// Intent × grants × use counters × deadline → Decision. Pure but for the ledger's take, which is
+// synchronous, so a decision and its use are one step no other request can interleave with.
+
+const MAX_LISTED = 3;
+
+/** IAM-style ARN pattern: `*` any run of characters (including '/'), `?` one character. */
+export function arnMatches(pattern: string, arn: string): boolean {
+  if (!pattern.includes('*') && !pattern.includes('?')) return pattern === arn;
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replaceAll('*', '.*')
+      .replaceAll('?', '.')}$`,
+    's',
+  );
+  return re.test(arn);
+}
+
+export interface GrantIndex {
+  readonly aws: ReadonlyMap<string, readonly AwsGrant[]>;
+  readonly http: ReadonlyMap<string, readonly HttpGrant[]>;
+  readonly byId: ReadonlyMap<string, AwsGrant | HttpGrant>;
+}
+
+/** Grants indexed by IAM action and by HTTP method, in manifest order (never hash order). */
+export function indexGrants(m: Manifest): GrantIndex {
+  const aws = new Map<string, AwsGrant[]>();
+  const http = new Map<string, HttpGrant[]>();
+  const byId = new Map<string, AwsGrant | HttpGrant>();
+  for (const g of m.aws?.grants ?? []) {
+    aws.set(g.action, [...(aws.get(g.action) ?? []), g]);
+    byId.set(g.id, g);
+  }
+  for (const g of m.http?.grants ?? []) {
+    http.set(g.method, [...(http.get(g.method) ?? []), g]);
+    byId.set(g.id, g);
+  }
+  return { aws, http, byId };
+}
+
+const grantCovers = (g: AwsGrant, need: AwsNeed): boolean =>
+  g.resources.some((r) => arnMatches(r, need.resource)) &&
+  (g.conditions.s3Prefix === undefined || g.conditions.s3Prefix === need.s3Prefix);
+
+const describeNeed = (need: AwsNeed): string =>
+  `${need.action} on ${need.resource}${need.s3Prefix !== undefined ? ` with prefix "${need.s3Prefix}"` : ''}`;
+
+const describeGrants = (grants: readonly AwsGrant[]): string => {
+  const listed = grants.slice(0, MAX_LISTED).map((g) => `${g.id} (${g.action} on ${g.resources.join(', ')})`);
+  return grants.length > MAX_LISTED
+    ? `${listed.join('; ')}; and ${grants.length - MAX_LISTED} more`
+    : listed.join('; ');
+};
+
+export interface AwsAuthorizeInput {
+  readonly intent: AwsIntent;
+  /** Agent headers that change what the operation does; each must be in the grant's allowHeaders. */
+  readonly sensitiveHeaders: readonly string[];
+  /** Multipart uploads this task created, upload id → grant id. */
+  readonly uploads: ReadonlyMap<string, string>;
+}
+
+export function authorizeAws(
+  input: AwsAuthorizeInput,
+  index: GrantIndex,
+  ledger: UseLedger,
+  now: number,
+  deadline: number,
+): Decision {
+  const { intent } = input;
+  const deny = (reason: Decision['reason'], message: string): Decision => ({
+    allow: false,
+    reason,
+    grantIds: [],
+    message,
+  });
+  if (now >= deadline)
+    return deny(
+      'manifest_expired',
+      'this task has ended (its manifest expired); no AWS call is allowed any more',
+    );
+
+  const chosen: AwsGrant[] = [];
+  const viaUpload: string[] = [];
+  for (const need of intent.needs) {
+    const sameAction = index.aws.get(need.action) ?? [];
+    const covering = sameAction.filter((g) => grantCovers(g, need));
+    if (covering.length === 0) {
+      const hint =
+        sameAction.length > 0
+          ? ` This task may do ${need.action} only as: ${describeGrants(sameAction)}.`
+          : ` This task has no ${need.action} grant.`;
+      return deny(
+        'aws_op_not_granted',
+        `${intent.operation} needs ${describeNeed(need)}, which this task's manifest does not grant.${hint}`,
+      );
+    }
+    // A part of a multipart upload rides on the use its CreateMultipartUpload took.
+    if (intent.uploadId !== undefined && intent.operation !== 'CreateMultipartUpload') {
+      const owner = input.uploads.get(intent.uploadId);
+      const grant = covering.find((g) => g.id === owner);
+      if (!grant) {
+        return deny(
+          'aws_op_not_granted',
+          `${intent.operation} names upload ${intent.uploadId.slice(0, 64)}, which was not started through this task's grant for ${describeNeed(need)}`,
+        );
+      }
+      viaUpload.push(grant.id);
+      continue;
+    }
+    const available = covering.find((g) => ledger.remaining(g.id) !== 0 && !chosen.includes(g));
+    const already = covering.find((g) => chosen.includes(g));
+    if (already) continue;
+    if (!available) {
+      const g = covering[0]!;
+      return deny(
+        'grant_exhausted',
+        `grant ${g.id} (${g.action} on ${g.resources.join(', ')}) allowed ${String(g.uses)} use${g.uses === 1 ? '' : 's'} and ${g.uses === 1 ? 'it has' : 'they have'} been used; repeating or retrying this call will not be allowed`,
+      );
+    }
+    chosen.push(available);
+  }
+
+  for (const header of input.sensitiveHeaders) {
+    const grants = [...chosen, ...viaUpload.map((id) => index.byId.get(id) as AwsGrant)];
+    const refusing = grants.find((g) => !g.allowHeaders.includes(header));
+    if (refusing) {
+      return deny(
+        'header_not_allowed',
+        `header ${header} changes what ${intent.operation} does and grant ${refusing.id} does not allow it; send the request without it`,
+      );
+    }
+  }
+
+  const ids = chosen.map((g) => g.id);
+  const exhausted = ledger.take(ids);
+  if (exhausted !== undefined) return deny('grant_exhausted', `grant ${exhausted} has no uses left`);
+  const all = [...ids, ...viaUpload];
+  return { allow: true, reason: 'allowed', grantIds: all, message: `allowed by ${all.join(', ')}` };
+}
+
+/** The exact URL a grant names, rebuilt from an intent for comparison. */
+export const intentUrl = (i: HttpIntent): string => {
+  const defaultPort = i.scheme === 'https' ? 443 : 80;
+  const host = i.host.includes(':') ? `[${i.host}]` : i.host;
+  return `${i.scheme}://${host}${i.port === defaultPort ? '' : `:${i.port}`}${i.rawPath}${i.rawQuery === '' ? '' : `?${i.rawQuery}`}`;
+};
+
+const patternMatches = (pattern: string, url: string): boolean => {
+  const p = pattern.split('/');
+  const u = url.split('/');
+  if (p.length !== u.length) return false;
+  // '*' is one whole, non-empty path segment with no dot segment and no query.
+  return p.every((seg, i) =>
+    seg === '*' ? /^[^/?#]+$/.test(u[i]!) && u[i] !== '.' && u[i] !== '..' : seg === u[i],
+  );
+};
+
+export function authorizeHttp(
+  intent: HttpIntent,
+  index: GrantIndex,
+  ledger: UseLedger,
+  now: number,
+  deadline: number,
+): Decision {
+  const deny = (reason: Decision['reason'], message: string): Decision => ({
+    allow: false,
+    reason,
+    grantIds: [],
+    message,
+  });
+  if (now >= deadline)
+    return deny(
+      'manifest_expired',
+      'this task has ended (its manifest expired); no call is allowed any more',
+    );
+  const url = intentUrl(intent);
+  const sameMethod = index.http.get(intent.method) ?? [];
+  const covering = sameMethod.filter((g) => (g.pattern ? patternMatches(g.url, url) : g.url === url));
+  if (covering.length === 0) {
+    return deny('not_in_manifest', `${intent.method} ${url.slice(0, 200)} is not granted to this task`);
+  }
+  const grant = covering.find((g) => ledger.remaining(g.id) !== 0);
+  if (!grant) {
+    const g = covering[0]!;
+    return deny(
+      'grant_exhausted',
+      `grant ${g.id} (${g.method} ${g.url}) allowed ${String(g.uses)} use${g.uses === 1 ? '' : 's'} and they have been used`,
+    );
+  }
+  const exhausted = ledger.take([grant.id]);
+  if (exhausted !== undefined) return deny('grant_exhausted', `grant ${exhausted} has no uses left`);
+  return { allow: true, reason: 'allowed', grantIds: [grant.id], message: `allowed by ${grant.id}` };
+}

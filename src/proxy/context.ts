@@ -1,0 +1,48 @@
+import type { AuditSink } from '../audit/audit-log.ts';
+import type { GrantIndex } from '../authorize/authorize.ts';
+import type { UseLedger } from '../authorize/use-ledger.ts';
+import type { LoadedManifest } from '../manifest/types.ts';
+import type { Upstream } from './upstream.ts';
+
+// Everything a request handler needs, created once at start by `errand run` (or a test) and owned
+// by the sidecar. No module-level state: two sidecars in one process do not share anything.
+
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+  readonly expiration?: Date;
+}
+
+export interface CredentialProvider {
+  /** Credentials of the STS session that carries these grants (one task session, or the grant's own). */
+  credentialsFor(grantIds: readonly string[]): Promise<AwsCredentials>;
+  /** Every secret value currently held, for redaction and canary checks. */
+  secrets(): readonly string[];
+}
+
+export interface AwsOrigin {
+  readonly scheme: 'http' | 'https';
+  readonly host: string;
+  readonly port: number;
+  /** Path prefix of a custom endpoint URL (usually ''). */
+  readonly basePath: string;
+}
+
+export interface SidecarContext {
+  readonly loaded: LoadedManifest;
+  readonly index: GrantIndex;
+  readonly ledger: UseLedger;
+  readonly audit: AuditSink;
+  readonly upstream: Upstream;
+  /** Multipart uploads started through a grant: upload id → grant id. */
+  readonly uploads: Map<string, string>;
+  readonly credentials: CredentialProvider;
+  readonly awsOrigin: (service: string) => AwsOrigin;
+  readonly now: () => number;
+  /** `host:port` values the endpoint listener answers to (127.0.0.1:4750, localhost:4750). */
+  readonly endpointAuthorities: Set<string>;
+  /** Set when the manifest was not signed: every audit record says so. */
+  readonly unsignedManifest: boolean;
+  readonly newRequestId: () => string;
+}

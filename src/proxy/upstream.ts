@@ -1,0 +1,83 @@
+import type { Readable } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
+import { LIMITS } from './limits.ts';
+
+// Every upstream request goes through one undici Agent (pooled keep-alive, streaming both ways).
+// Requests are built from parts (origin + path), never from a URL string: WHATWG URL parsing would
+// resolve `..` in S3 keys that must be sent byte-for-byte (SECURITY-CASES E5). Redirects are never
+// followed (F4); TLS is verified with the system roots unless a test passes its own CA.
+
+export interface UpstreamRequest {
+  readonly origin: string;
+  readonly path: string;
+  readonly method: string;
+  readonly headers: Record<string, string>;
+  readonly body: Readable | Uint8Array | undefined;
+  readonly signal?: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Readable & { text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer> };
+}
+
+export interface Upstream {
+  request(req: UpstreamRequest): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
+
+export function createUpstream(opts: { ca?: string | Buffer; connections?: number } = {}): Upstream {
+  const agent = new Agent({
+    connectTimeout: LIMITS.upstreamConnectTimeoutMs,
+    headersTimeout: LIMITS.upstreamHeadersTimeoutMs,
+    bodyTimeout: LIMITS.upstreamBodyTimeoutMs,
+    connections: opts.connections ?? 64,
+    keepAliveTimeout: 4_000,
+    connect: opts.ca ? { ca: opts.ca, rejectUnauthorized: true } : { rejectUnauthorized: true },
+  });
+  return {
+    async request(req) {
+      const res = await agent.request({
+        origin: req.origin,
+        path: req.path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+      });
+      return res as unknown as UpstreamResponse;
+    },
+    close: () => agent.close(),
+  };
+}
+
+// RFC 9110 §7.6.1: connection-specific fields are never forwarded in either direction.
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Response headers to relay: everything but hop-by-hop fields and those the Connection header names. */
+export function relayHeaders(headers: UpstreamResponse['headers']): Record<string, string | string[]> {
+  const named = new Set(
+    String(headers['connection'] ?? '')
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    out[lower] = value;
+  }
+  return out;
+}
