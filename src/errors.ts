@@ -28,6 +28,11 @@ export const ERRORS = {
   ERR_JWS_AUDIENCE: { status: 400, text: 'the signed manifest is for another audience' },
   ERR_JWS_CLAIMS: { status: 400, text: 'the signed manifest claims are invalid' },
   ERR_JWS_KEY: { status: 400, text: 'the trusted key cannot be used' },
+  ERR_JWS_CRIT: { status: 400, text: 'the JWS names critical extensions Errand does not understand' },
+  ERR_JWS_EMBEDDED_KEY: { status: 400, text: 'the JWS header carries its own key or key location' },
+  ERR_JWS_EXP: { status: 400, text: 'the signed manifest has no numeric exp claim' },
+  ERR_JWS_DUPLICATE: { status: 400, text: 'the JWS header or payload repeats a member' },
+  ERR_JWS_TASK_MISMATCH: { status: 400, text: 'the JWS tid claim is not the manifest task id' },
   // CLI usage.
   ERR_USAGE: { status: 400, text: 'invalid command line' },
   ERR_CONFIG: { status: 400, text: 'invalid configuration' },
