@@ -260,7 +260,8 @@ export function formatExplainMarkdown(e: Explanation): string {
       '',
       `Region ${code(e.aws.region)}, role ${code(e.aws.roleArn)}, ${isolationText(e.aws.isolation)}.`,
     );
-    out.push('', '| grant | kind | action | resources | notes |', '|---|---|---|---|---|');
+    if (e.aws.grants.length === 0) out.push('', 'No grants.');
+    else out.push('', '| grant | kind | action | resources | notes |', '|---|---|---|---|---|');
     for (const g of e.aws.grants) {
       const kind = g.kind === 'read' ? 'read' : `**${kindText(g.kind)}**`;
       out.push(
@@ -269,7 +270,9 @@ export function formatExplainMarkdown(e: Explanation): string {
     }
   }
   if (e.http !== undefined) {
-    out.push('', '## HTTP', '', '| grant | kind | request | notes |', '|---|---|---|---|');
+    out.push('', '## HTTP', '');
+    if (e.http.grants.length === 0) out.push('No grants.');
+    else out.push('| grant | kind | request | notes |', '|---|---|---|---|');
     for (const g of e.http.grants) {
       const kind = g.kind === 'read' ? 'read' : `**${kindText(g.kind)}**`;
       out.push(

@@ -154,6 +154,11 @@ t.test('manifests with only AWS, only HTTP, or no grants', async (t) => {
   t.same(httpOnly.policies, []);
   t.match(formatExplainText(httpOnly), '\nHTTP\n  (no grants)\n');
   t.notMatch(formatExplainMarkdown(httpOnly), '## STS session policies');
+  t.match(formatExplainMarkdown(httpOnly), '## HTTP\n\nNo grants.\n');
+  t.match(
+    formatExplainMarkdown(await explain(manifest({ awsGrants: [] }))),
+    'one STS session for all grants.\n\nNo grants.\n',
+  );
 });
 
 t.test('markdown: tables a pull request renders, cells escaped', async (t) => {

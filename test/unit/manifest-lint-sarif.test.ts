@@ -5,75 +5,7 @@ import t from 'tap';
 import type { FileResult } from '../../src/manifest/lint.ts';
 import { RULE_LIST } from '../../src/manifest/lint-rules.ts';
 import { formatSarif, SARIF_VERSION, toSarif } from '../../src/manifest/sarif.ts';
-
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw new Error(`not an object: ${JSON.stringify(v)}`);
-  return v as Json;
-};
-const arr = (v: unknown): unknown[] => {
-  if (!Array.isArray(v)) throw new Error(`not an array: ${JSON.stringify(v)}`);
-  return v;
-};
-
-/** Every structural violation of the SARIF 2.1.0 requirements this output relies on. */
-export const sarifViolations = (log: unknown): string[] => {
-  const out: string[] = [];
-  const need = (ok: boolean, what: string) => {
-    if (!ok) out.push(what);
-  };
-  const l = obj(log);
-  need(l['version'] === '2.1.0', 'sarifLog.version must be "2.1.0"');
-  need(typeof l['$schema'] === 'string', 'sarifLog.$schema should name the schema');
-  const runs = arr(l['runs']);
-  runs.forEach((runValue, r) => {
-    const run = obj(runValue);
-    const driver = obj(obj(run['tool'])['driver']);
-    need(typeof driver['name'] === 'string' && driver['name'] !== '', `runs[${r}].tool.driver.name required`);
-    const rules = arr(driver['rules'] ?? []).map(obj);
-    const ids = rules.map((x) => x['id']);
-    need(new Set(ids).size === ids.length, `runs[${r}] rule ids must be unique`);
-    for (const [i, rule] of rules.entries()) {
-      need(typeof rule['id'] === 'string', `rules[${i}].id required`);
-      const text = obj(rule['shortDescription'] ?? { text: '' })['text'];
-      need(typeof text === 'string' && text !== '', `rules[${i}].shortDescription.text`);
-      const level = obj(rule['defaultConfiguration'] ?? {})['level'];
-      need(
-        ['none', 'note', 'warning', 'error'].includes(String(level)),
-        `rules[${i}].defaultConfiguration.level`,
-      );
-    }
-    for (const [i, resultValue] of arr(run['results']).entries()) {
-      const result = obj(resultValue);
-      const message = obj(result['message']);
-      need(typeof message['text'] === 'string' || typeof message['id'] === 'string', `results[${i}].message`);
-      need(['none', 'note', 'warning', 'error'].includes(String(result['level'])), `results[${i}].level`);
-      const ruleIndex = result['ruleIndex'];
-      need(
-        typeof ruleIndex === 'number' && rules[ruleIndex]?.['id'] === result['ruleId'],
-        `results[${i}].ruleIndex must point at rule ${String(result['ruleId'])}`,
-      );
-      for (const locValue of arr(result['locations'] ?? [])) {
-        const physical = obj(obj(locValue)['physicalLocation']);
-        const uri = obj(physical['artifactLocation'])['uri'];
-        need(typeof uri === 'string' && uri !== '', `results[${i}] artifactLocation.uri`);
-        if (physical['region'] !== undefined) {
-          const region = obj(physical['region']);
-          need(
-            Number.isInteger(region['startLine']) && Number(region['startLine']) >= 1,
-            `results[${i}] startLine >= 1`,
-          );
-          need(
-            Number.isInteger(region['startColumn']) && Number(region['startColumn']) >= 1,
-            `results[${i}] startColumn >= 1`,
-          );
-        }
-      }
-    }
-  });
-  return out;
-};
+import { arr, type Json, obj, sarifViolations } from '../fixtures/review/sarif-check.ts';
 
 const results: FileResult[] = [
   {

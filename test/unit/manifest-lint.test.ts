@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import {
   type FileResult,
@@ -640,4 +641,13 @@ t.test('write kinds from IAM access levels; unknown actions count as reads', asy
 t.test('listOf shortens long lists', async (t) => {
   t.equal(listOf(['a', 'b', 'c']), 'a, b, c');
   t.equal(listOf(['a', 'b', 'c', 'd', 'e']), 'a, b, c and 2 more');
+});
+
+t.test('docs/manifest-review.md lists every rule exactly as the catalogue does', async (t) => {
+  const doc = readFileSync(new URL('../../docs/manifest-review.md', import.meta.url), 'utf8');
+  const rows = doc.split('\n').filter((l) => /^\| ERRAND\d{3} \|/.test(l));
+  t.same(
+    rows,
+    RULE_LIST.map((r) => `| ${r.id} | ${r.name} | ${r.severity} | ${r.summary} | ${r.help} |`),
+  );
 });
