@@ -322,7 +322,7 @@ function checkAwsGrant(
     service = m[1]!;
     const name = m[2]!;
     if (!iam.hasService(service)) {
-      const near = suggest(service, iam.serviceNames(), 2);
+      const near = suggest(service, iam.serviceNames());
       add(
         'ERR_MANIFEST_INVALID',
         `${path}/action`,
@@ -334,7 +334,7 @@ function checkAwsGrant(
     } else {
       action = iam.action(service, name);
       if (action === undefined) {
-        const near = suggest(name, iam.actionNames(service), 3);
+        const near = suggest(name, iam.actionNames(service));
         add(
           'ERR_MANIFEST_INVALID',
           `${path}/action`,

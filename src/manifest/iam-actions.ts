@@ -96,28 +96,37 @@ export function createIamCatalog(root: URL = dataDir()): IamCatalog {
   };
 }
 
-/** Levenshtein distance, for did-you-mean suggestions on short identifiers. */
+/** Edit distance with adjacent transpositions (optimal string alignment), for did-you-mean hints. */
 export function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i += 1) {
-    let diagonal = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j += 1) {
-      const above = row[j]!;
-      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
-/** The closest candidate within `maxDistance` edits (ties: alphabetical), or undefined. */
-export function suggest(word: string, candidates: readonly string[], maxDistance = 2): string | undefined {
+/**
+ * The candidate a typo most likely meant: within one edit per four characters (at least one), or
+ * one containing the other (`passthru` for `passthrough`). Case is ignored; ties go alphabetically.
+ */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  const limit = Math.max(1, Math.floor(w.length / 4));
   let best: { name: string; distance: number } | undefined;
   for (const name of [...candidates].sort()) {
-    const distance = editDistance(word.toLowerCase(), name.toLowerCase());
-    if (distance <= maxDistance && (best === undefined || distance < best.distance))
-      best = { name, distance };
+    const c = name.toLowerCase();
+    const contained = Math.min(w.length, c.length) >= 4 && (c.includes(w) || w.includes(c));
+    const distance = editDistance(w, c);
+    if (distance > limit && !contained) continue;
+    if (best === undefined || distance < best.distance) best = { name, distance };
   }
   return best?.name;
 }

@@ -10,6 +10,7 @@ import {
   isPair,
   isScalar,
   isSeq,
+  Lexer,
   LineCounter,
   type Node,
   parseDocument,
@@ -81,6 +82,21 @@ export function parseStrict(text: string, options: ParseOptions): ParseResult {
       ],
     };
   }
+  // The parser recurses on flow collections; count their depth with the (iterative) lexer first.
+  const tooDeep = findExcessFlowNesting(text);
+  if (tooDeep !== undefined) {
+    return {
+      ok: false,
+      problems: [
+        {
+          code: 'ERR_MANIFEST_TOO_LARGE',
+          path: '',
+          position: positionOf(text, tooDeep),
+          message: `nesting is deeper than ${MAX_MANIFEST_DEPTH} levels`,
+        },
+      ],
+    };
+  }
   const doc = parseDocument(text, {
     lineCounter,
     schema: options.schema,
@@ -111,6 +127,18 @@ export function parseStrict(text: string, options: ParseOptions): ParseResult {
     });
   }
   if (problems.length > 0) return { ok: false, problems: dedupe(problems) };
+  // %YAML 1.1 would invite 1.1 readings (yes/no booleans, merge keys) in other tools; %TAG only
+  // serves tags, which are refused below.
+  const directives = doc.directives;
+  if (directives !== undefined && (directives.yaml.explicit || Object.keys(directives.tags).length > 1)) {
+    problems.push({
+      code: 'ERR_MANIFEST_SYNTAX',
+      path: '',
+      position: { line: 1, column: 1 },
+      message: 'YAML directives (%YAML, %TAG) are not allowed',
+      fix: 'remove the directive lines; manifests are YAML 1.2',
+    });
+  }
   problems.push(...inspectTree(doc, at));
   if (problems.length > 0) return { ok: false, problems };
   let value: unknown;
@@ -132,6 +160,31 @@ export function parseStrict(text: string, options: ParseOptions): ParseResult {
   }
   return { ok: true, value, locate: (pointer, where = 'value') => locateIn(doc, pointer, where, at) };
 }
+
+/** Lexer tokens that mark structure but stand for no source text (yaml's CST control characters). */
+const CONTROL_TOKENS: ReadonlySet<string> = new Set(['\u0002', '\u0018', '\u001f']);
+
+/** Offset of the first flow collection opened deeper than the cap, or undefined. */
+function findExcessFlowNesting(text: string): number | undefined {
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token === '[' || token === '{') {
+      depth += 1;
+      if (depth > MAX_MANIFEST_DEPTH) return offset;
+    } else if (token === ']' || token === '}') {
+      depth -= 1;
+    }
+    if (!CONTROL_TOKENS.has(token)) offset += token.length;
+  }
+  return undefined;
+}
+
+const positionOf = (text: string, offset: number): Position => {
+  const before = text.slice(0, offset);
+  const lineStart = before.lastIndexOf('\n') + 1;
+  return { line: before.split('\n').length, column: offset - lineStart + 1 };
+};
 
 const dedupe = (problems: readonly ParseProblem[]): ParseProblem[] => {
   const seen = new Set<string>();

@@ -80,7 +80,16 @@ const typeOf = (value: unknown): string =>
       ? 'a list'
       : typeof value === 'object'
         ? 'a mapping'
-        : typeof value;
+        : typeof value === 'boolean'
+          ? 'a boolean'
+          : `a ${typeof value}`;
+
+/** The description of a `#/definitions/x` reference, for "add x: …" fixes. */
+const describeRef = (ref: string | undefined): string | undefined => {
+  const name = ref?.startsWith('#/definitions/') ? ref.slice('#/definitions/'.length) : undefined;
+  const definitions = MANIFEST_SCHEMA['definitions'] as Record<string, { description?: string }>;
+  return name !== undefined ? definitions[name]?.description : undefined;
+};
 
 /** Compile the schema once per validator; the caller owns it (ajv keeps per-call state on it). */
 export function createSchemaValidator(): SchemaValidator {
@@ -120,24 +129,27 @@ function mapErrors(errors: readonly ErrorObject[]): SchemaProblem[] {
 function mapError(error: ErrorObject): SchemaProblem {
   const path = error.instancePath;
   const parent = (error.parentSchema ?? {}) as { description?: string; properties?: Record<string, unknown> };
+  // Field descriptions are written to follow "expected"; section descriptions are sentences.
   const description = parent.description;
-  const expected = description ? { fix: `expected ${description}` } : {};
+  const expected =
+    description !== undefined && /^[a-z0-9"]/.test(description) ? { fix: `expected ${description}` } : {};
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'required': {
       const key = String(params['missingProperty']);
       const property = (parent.properties?.[key] ?? {}) as { description?: string; $ref?: string };
+      const about = property.description ?? describeRef(property.$ref);
       return {
         path,
         at: 'value',
         message: `missing required key ${show(key)}`,
-        ...(property.description ? { fix: `add ${key}: ${property.description}` } : { fix: `add ${key}` }),
+        fix: about !== undefined ? `add ${key}: ${about}` : `add ${key}`,
       };
     }
     case 'additionalProperties': {
       const key = String(params['additionalProperty']);
       const allowed = Object.keys(parent.properties ?? {});
-      const near = suggest(key, allowed, 3);
+      const near = suggest(key, allowed);
       return {
         path: `${path}/${escapePointer(key)}`,
         at: 'key',
@@ -151,7 +163,9 @@ function mapError(error: ErrorObject): SchemaProblem {
         path,
         at: 'value',
         message: `must be ${types.map((t) => TYPE_NAMES[t] ?? t).join(' or ')}, not ${typeOf(error.data)}`,
-        ...expected,
+        ...(path === ''
+          ? { fix: 'a manifest is a mapping with apiVersion, kind, task, and aws and/or http' }
+          : expected),
       };
     }
     case 'const':
@@ -186,7 +200,7 @@ function mapError(error: ErrorObject): SchemaProblem {
       return {
         path,
         at: 'value',
-        message: `items ${show(params['j'])} and ${show(params['i'])} are the same`,
+        message: `items ${Math.min(Number(params['i']), Number(params['j']))} and ${Math.max(Number(params['i']), Number(params['j']))} are the same`,
         fix: 'remove the duplicate',
       };
     case 'maxLength':
