@@ -33,6 +33,28 @@ export const ERRORS = {
   ERR_JWS_EXP: { status: 400, text: 'the signed manifest has no numeric exp claim' },
   ERR_JWS_DUPLICATE: { status: 400, text: 'the JWS header or payload repeats a member' },
   ERR_JWS_TASK_MISMATCH: { status: 400, text: 'the JWS tid claim is not the manifest task id' },
+  // AWS credentials: STS sessions (src/credentials/sts-sessions.ts).
+  ERR_STS_UNREACHABLE: { status: 503, text: 'STS cannot be reached' },
+  ERR_STS_THROTTLED: { status: 503, text: 'STS is throttling AssumeRole' },
+  ERR_STS_ACCESS_DENIED: { status: 503, text: 'STS refused to let Errand assume the task role' },
+  ERR_STS_POLICY_MALFORMED: { status: 503, text: 'STS refused the session policy as malformed' },
+  ERR_STS_POLICY_TOO_LARGE: { status: 503, text: 'STS refused the session policy as too large once packed' },
+  ERR_STS_REGION_DISABLED: { status: 503, text: 'STS is not activated in this region for the account' },
+  ERR_STS_FAILED: { status: 503, text: 'STS AssumeRole failed' },
+  ERR_CREDENTIALS_NOT_READY: { status: 503, text: 'Errand has no usable AWS session for this task yet' },
+  ERR_CREDENTIALS_EXPIRED: { status: 403, text: 'the task deadline has passed: its AWS sessions are gone' },
+  ERR_CREDENTIALS_WIPED: { status: 503, text: 'the AWS sessions were wiped (Errand is shutting down)' },
+  ERR_CREDENTIALS_SESSION: { status: 500, text: 'no AWS session serves this set of grants' },
+  // AWS credentials: SigV4 signing and aws-chunked bodies.
+  ERR_SIGN_INPUT: { status: 500, text: 'the request cannot be signed as given' },
+  ERR_AWS_PAYLOAD_MODE: { status: 400, text: 'the x-amz-content-sha256 payload mode is not accepted' },
+  ERR_AWS_CHUNKED_HEADERS: { status: 400, text: 'the aws-chunked request headers are invalid' },
+  ERR_AWS_CHUNKED_FRAMING: { status: 400, text: 'the aws-chunked body framing is invalid' },
+  ERR_AWS_CHUNKED_LENGTH: {
+    status: 400,
+    text: 'the aws-chunked body length does not match x-amz-decoded-content-length',
+  },
+  ERR_AWS_CHUNKED_TRAILER: { status: 400, text: 'the aws-chunked trailer is not allowed' },
   // CLI usage.
   ERR_USAGE: { status: 400, text: 'invalid command line' },
   ERR_CONFIG: { status: 400, text: 'invalid configuration' },
