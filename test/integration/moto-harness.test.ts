@@ -10,6 +10,7 @@ import t from 'tap';
 import {
   type AwsCall,
   type AwsCredentials,
+  callAws,
   FIXTURES,
   fixtureObject,
   type Moto,
@@ -204,19 +205,44 @@ t.test('a signed header changed after signing is refused', async (t) => {
   const tampered = await sendTampered(
     moto.directCredentials,
     { ...getReport, headers: { range: 'bytes=0-3' } },
-    (h) => {
-      h['range'] = 'bytes=0-99';
+    {
+      tamper: (h) => {
+        h['range'] = 'bytes=0-99';
+      },
     },
   );
   t.equal(tampered.status, 403);
   t.equal(errorCode(tampered.text), 'SignatureDoesNotMatch');
 });
 
-/** Signs `call`, lets `tamper` change the signed headers, then sends the request as changed. */
+// Outside S3 the SDKs send no x-amz-content-sha256, and moto hashes the body itself (see the findings
+// for what happens when the header is there).
+t.test('outside S3, a body swapped after signing is refused', async (t) => {
+  const otherKey = JSON.stringify({ TableName: FIXTURES.table, Key: { id: { S: 'someone-else' } } });
+  const swappedJson = await sendTampered(moto.directCredentials, getTaskItem, { sentBody: otherKey });
+  t.equal(swappedJson.status, 403, 'DynamoDB');
+  t.equal(errorCode(swappedJson.text), 'SignatureDoesNotMatch', 'DynamoDB');
+  const swappedQuery = await sendTampered(moto.directCredentials, whoAmI, {
+    sentBody: 'Action=GetCallerIdentity&Version=2011-06-15&Extra=1',
+  });
+  t.equal(swappedQuery.status, 403, 'STS');
+  t.equal(errorCode(swappedQuery.text), 'SignatureDoesNotMatch', 'STS');
+});
+
+interface Tampering {
+  /** Changes the headers after signing. */
+  tamper?: (headers: Record<string, string>) => void;
+  /** Sent in place of the signed body. */
+  sentBody?: string;
+  /** Sign with x-amz-content-sha256 (default: only for S3, as the SDKs do). */
+  declareHash?: boolean;
+}
+
+/** Signs `call`, changes it as `how` says, and sends it as changed. */
 async function sendTampered(
   credentials: AwsCredentials,
   call: AwsCall,
-  tamper: (headers: Record<string, string>) => void,
+  how: Tampering,
 ): Promise<{ status: number; text: string }> {
   const url = new URL(moto.endpoint);
   const signer = new SignatureV4({
@@ -224,8 +250,8 @@ async function sendTampered(
     region: moto.region,
     service: call.service,
     sha256: Hash.bind(null, 'sha256'),
-    uriEscapePath: false,
-    applyChecksum: true,
+    uriEscapePath: call.service !== 's3',
+    applyChecksum: how.declareHash ?? call.service === 's3',
   });
   const signed = await signer.sign(
     new HttpRequest({
@@ -235,11 +261,13 @@ async function sendTampered(
       port: Number(url.port),
       path: call.path,
       headers: { host: url.host, ...call.headers },
+      body: call.body,
     }),
   );
   const headers = { ...signed.headers };
-  tamper(headers);
-  const response = await fetch(`${moto.endpoint}${call.path}`, { method: call.method, headers });
+  how.tamper?.(headers);
+  const body = how.sentBody ?? call.body;
+  const response = await fetch(`${moto.endpoint}${call.path}`, { method: call.method, headers, body });
   return { status: response.status, text: await response.text() };
 }
 
@@ -328,6 +356,20 @@ t.test('AssumeRole through the real SDK v3 STS client, and the session token', a
         code: 'InvalidClientTokenId',
       },
       {
+        name: 'STS with a wrong token',
+        credentials: badToken,
+        call: whoAmI,
+        status: 403,
+        code: 'InvalidClientTokenId',
+      },
+      {
+        name: 'an IAM user key with a token',
+        credentials: { ...moto.directCredentials, sessionToken: session.sessionToken ?? '' },
+        call: getReport,
+        status: 400,
+        code: 'InvalidToken',
+      },
+      {
         name: 'DynamoDB without the token',
         credentials: noToken,
         call: getTaskItem,
@@ -388,8 +430,18 @@ t.test('findings: moto accepts what real AWS would refuse', async (t) => {
     'x-amz-content-sha256 is not compared with the body (AWS: XAmzContentSHA256Mismatch)',
   );
 
-  const unsignedHeader = await sendTampered(moto.directCredentials, getReport, (h) => {
-    h['x-amz-request-payer'] = 'requester';
+  const otherKey = JSON.stringify({ TableName: FIXTURES.table, Key: { id: { S: 'someone-else' } } });
+  const declared = await sendTampered(moto.directCredentials, getTaskItem, {
+    sentBody: otherKey,
+    declareHash: true,
+  });
+  t.equal(declared.status, 200, 'with x-amz-content-sha256 declared, a swapped DynamoDB body is accepted');
+  t.equal(declared.text, '{}', 'and answered for the swapped body');
+
+  const unsignedHeader = await sendTampered(moto.directCredentials, getReport, {
+    tamper: (h) => {
+      h['x-amz-request-payer'] = 'requester';
+    },
   });
   t.equal(
     unsignedHeader.status,
@@ -474,4 +526,35 @@ t.test('moto dies with the process that started it, even on SIGKILL', async (t) 
     open = await canConnect(port);
   }
   t.notOk(open, 'moto stopped within 5 s of its parent being killed');
+});
+
+t.test('scripts/moto-server.sh serves the same emulator by hand and stops on SIGTERM', async (t) => {
+  const child = spawn('bash', [`${REPO_ROOT}/scripts/moto-server.sh`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const out = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('Ctrl-C stops it\n')) resolve(text);
+    });
+    void exited.then((code) => reject(new Error(`moto-server.sh exited early (${code}): ${stderr}`)));
+  });
+  const vars = Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+  t.match(vars['AWS_ENDPOINT_URL'], /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.match(out, /^# role to assume: arn:aws:iam::\d{12}:role\/errand-task$/m);
+  const endpoint = vars['AWS_ENDPOINT_URL'] ?? '';
+  const got = await callAws(
+    { endpoint, region: 'us-east-1' },
+    { accessKeyId: vars['AWS_ACCESS_KEY_ID'] ?? '', secretAccessKey: vars['AWS_SECRET_ACCESS_KEY'] ?? '' },
+    whoAmI,
+  );
+  t.equal(got.status, 200, 'the printed source credentials work');
+  t.match(xmlValue(got.text, 'Arn'), /:user\/errand-source$/);
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exits 0 on SIGTERM');
+  t.notOk(await canConnect(Number(new URL(endpoint).port)), 'and moto is gone');
 });
