@@ -8,6 +8,7 @@ import { writeKindOfAction, writeKindOfMethod } from './lint-rules.ts';
 import {
   compileSessionPolicies,
   IMPLIED_ACTIONS,
+  isCredentialReturning,
   POLICY_SIZE_LIMIT,
   type PolicyDocument,
   type SessionKey,
@@ -24,6 +25,8 @@ export interface AwsGrantExplained {
   readonly accessLevels: readonly string[];
   /** Actions the session policy adds for the same flow (multipart upload for s3:PutObject). */
   readonly alsoAllows: readonly string[];
+  /** Errand refuses the action and no session policy allows it: its response carries credentials. */
+  readonly refused: boolean;
   readonly resources: readonly string[];
   readonly broad: boolean;
   readonly s3Prefix?: string;
@@ -127,6 +130,7 @@ export function explainManifest(loaded: LoadedManifest, opts: ExplainOptions): E
               action: g.action,
               accessLevels: opts.actions.get(g.action)?.accessLevels ?? [],
               alsoAllows: IMPLIED_ACTIONS[g.action] ?? [],
+              refused: isCredentialReturning(g.action),
               resources: g.resources,
               broad: g.broad,
               ...(g.conditions.s3Prefix === undefined ? {} : { s3Prefix: g.conditions.s3Prefix }),
@@ -172,6 +176,7 @@ const usesText = (uses: Uses): string => (uses === 'unlimited' ? 'unlimited uses
 const kindText = (kind: Kind): string => (kind === 'read' ? 'read' : kind.toUpperCase());
 
 const awsNotes = (g: AwsGrantExplained): string[] => [
+  ...(g.refused ? ['REFUSED: its response carries credentials, so Errand never performs it'] : []),
   usesText(g.uses),
   ...(g.s3Prefix === undefined ? [] : [`only prefix "${g.s3Prefix}"`]),
   ...(g.broad ? ['BROAD: wildcard pattern'] : []),

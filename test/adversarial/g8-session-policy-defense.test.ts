@@ -151,6 +151,33 @@ t.test('the granted operations still work in the faulted state (the defense is n
   t.equal(await simulate(task!.policy, { action: 's3:PutObject', resource: OUT, context: NOW }), 'Allowed');
 });
 
+t.test('a manifest that names a credential-returning action still gets no such permission', async (t) => {
+  // The manifest (wrongly) grants them; Errand refuses them at request time (E12) and the faulted
+  // authorizer would not: the session policy must not allow them either.
+  const express = 'arn:aws:s3express:us-east-1:111122223333:bucket/b--use1-az4--x-s3';
+  const role = 'arn:aws:iam::111122223333:role/admin';
+  const policies = compileSessionPolicies(
+    manifest({
+      awsGrants: [
+        ...grants,
+        awsGrant({ id: 'express', action: 's3express:CreateSession', resources: [express] }),
+        awsGrant({ id: 'assume', action: 'sts:AssumeRole', resources: [role] }),
+      ],
+    }),
+  );
+  t.equal(policies.length, 1);
+  const policy = policies[0]!.policy;
+  t.equal(
+    await simulate(policy, { action: 's3express:CreateSession', resource: express, context: NOW }),
+    'ImplicitlyDenied',
+  );
+  t.equal(
+    await simulate(policy, { action: 'sts:AssumeRole', resource: role, context: NOW }),
+    'ImplicitlyDenied',
+  );
+  t.equal(await simulate(undefined, { action: 'sts:AssumeRole', resource: role, context: NOW }), 'Allowed');
+});
+
 t.test('after the deadline even granted operations are refused by AWS', async (t) => {
   const [task] = compileSessionPolicies(manifest({ awsGrants: grants }));
   const late = { 'aws:CurrentTime': '2026-11-29T20:14:00Z' }; // STS would still honour the 900 s session

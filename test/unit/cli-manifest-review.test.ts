@@ -31,6 +31,7 @@ const dir = t.testdir({
   'invalid.yaml': fixture('invalid.yaml'),
   'big.yaml': fixture('big.yaml'),
   'seed-wider.yaml': fixture('seed-wider.yaml'),
+  'http-only.yaml': seedText.replace(/\naws:\n(?: {2}.*\n)+/, '\n'),
   'seed.jws': signed,
   'trust.pem': publicKey.export({ type: 'spki', format: 'pem' }).toString(),
 });
@@ -266,6 +267,11 @@ t.test('policy: each session with its AssumeRole parameters, the policy and its 
     risky.out,
     /\nsession grant:write-out \(write-out\): \d+ of 2048 characters minified\nAssumeRole \S+ as tsk_risky\.write-out /,
   );
+});
+
+t.test('policy: a manifest without AWS grants has no session', async (t) => {
+  const r = await run('manifest', 'policy', 'http-only.yaml');
+  t.same(r, { code: 0, out: 'no AWS grants: no STS session\n', err: '' });
 });
 
 t.test('policy: an oversized policy exits 1 and says so', async (t) => {

@@ -124,6 +124,26 @@ t.test('the secret value template never appears, only the secret name', async (t
   }
 });
 
+t.test('a credential-returning grant is shown as refused and is in no policy', async (t) => {
+  const m = manifest({
+    awsGrants: [awsGrant(), awsGrant({ id: 'whoami', action: 'sts:GetCallerIdentity', resources: ['*'] })],
+  });
+  const e = await explain(m);
+  t.same(
+    e.aws?.grants.map((g) => [g.id, g.refused]),
+    [
+      ['read-report', false],
+      ['whoami', true],
+    ],
+  );
+  t.match(
+    formatExplainText(e),
+    '  whoami       read         sts:GetCallerIdentity on *\n' +
+      '                            REFUSED: its response carries credentials, so Errand never performs it; 1 use\n',
+  );
+  t.same(e.policies[0]?.grantIds, ['read-report']);
+});
+
 t.test('an expired manifest says so', async (t) => {
   const e = await explain(manifest(), EXPIRES_AT_MS + 5 * 60_000);
   t.equal(e.task.remaining, 'expired 5 minutes ago');
@@ -214,6 +234,7 @@ t.test('json: a value with every part a program needs', async (t) => {
     action: 's3:GetObject',
     accessLevels: ['Read'],
     alsoAllows: [],
+    refused: false,
     resources: ['arn:aws:s3:::acme-uploads/users/alice/report.pdf'],
     broad: false,
     uses: 1,

@@ -213,6 +213,31 @@ t.test('isolation grant: one session policy per grant, each with only its own ac
   );
 });
 
+t.test('credential-returning grants get no permission in any session policy', async (t) => {
+  const grants = [
+    awsGrant({ id: 'read' }),
+    awsGrant({ id: 'whoami', action: 'sts:GetCallerIdentity', resources: ['*'] }),
+    awsGrant({ id: 'assume', action: 'STS:AssumeRole', resources: ['arn:aws:iam::111122223333:role/admin'] }),
+    awsGrant({
+      id: 'express',
+      action: 's3express:CreateSession',
+      resources: ['arn:aws:s3express:us-east-1:111122223333:bucket/b--use1-az4--x-s3'],
+    }),
+  ];
+  const [task, ...none] = compileSessionPolicies(manifest({ awsGrants: grants }));
+  t.same(none, []);
+  t.same(task?.grantIds, ['read']);
+  t.same(
+    task?.policy.Statement.map((s) => s.Action),
+    ['s3:GetObject'],
+  );
+  t.same(
+    compileSessionPolicies(manifest({ awsGrants: grants, isolation: 'grant' })).map((p) => p.sessionKey),
+    ['grant:read'],
+  );
+  t.same(compileSessionPolicies(manifest({ awsGrants: grants.slice(1) })), []);
+});
+
 t.test('no AWS section or no AWS grants: no session policy', async (t) => {
   t.same(compileSessionPolicies(manifest({ noAws: true })), []);
   t.same(compileSessionPolicies(manifest({ awsGrants: [] })), []);
