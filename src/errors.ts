@@ -46,6 +46,7 @@ export const ERRORS = {
   ERR_CREDENTIALS_WIPED: { status: 503, text: 'the AWS sessions were wiped (Errand is shutting down)' },
   ERR_CREDENTIALS_SESSION: { status: 500, text: 'no AWS session serves this set of grants' },
   // AWS credentials: SigV4 signing and aws-chunked bodies.
+  ERR_BODY_TOO_LARGE: { status: 413, text: 'the request body is larger than the grant allows' },
   ERR_SIGN_INPUT: { status: 500, text: 'the request cannot be signed as given' },
   ERR_AWS_PAYLOAD_MODE: { status: 400, text: 'the x-amz-content-sha256 payload mode is not accepted' },
   ERR_AWS_CHUNKED_HEADERS: { status: 400, text: 'the aws-chunked request headers are invalid' },

@@ -32,9 +32,17 @@ export interface ErrorResponse {
 }
 
 const xmlEscape = (s: string): string =>
-  s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+  s.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!,
+  );
 
-export function awsErrorResponse(protocol: AwsProtocol, reason: Reason, message: string, requestId: string): ErrorResponse {
+export function awsErrorResponse(
+  protocol: AwsProtocol,
+  reason: Reason,
+  message: string,
+  requestId: string,
+): ErrorResponse {
   const status = REASONS[reason].status;
   const jsonCode = CODES[reason] ?? 'AccessDeniedException';
   const xmlCode = CODES[reason] ?? 'AccessDenied';
@@ -43,7 +51,11 @@ export function awsErrorResponse(protocol: AwsProtocol, reason: Reason, message:
   if (protocol === 'awsJson' || protocol === 'restJson') {
     return {
       status,
-      headers: { ...common, 'content-type': protocol === 'awsJson' ? 'application/x-amz-json-1.0' : 'application/json', 'x-amzn-errortype': jsonCode },
+      headers: {
+        ...common,
+        'content-type': protocol === 'awsJson' ? 'application/x-amz-json-1.0' : 'application/json',
+        'x-amzn-errortype': jsonCode,
+      },
       body: JSON.stringify({ __type: jsonCode, message: text }),
     };
   }
@@ -65,7 +77,11 @@ export function awsErrorResponse(protocol: AwsProtocol, reason: Reason, message:
 export function plainErrorResponse(reason: Reason, message: string, requestId: string): ErrorResponse {
   return {
     status: REASONS[reason].status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'x-egress-deny': reason, 'x-request-id': requestId },
+    headers: {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-egress-deny': reason,
+      'x-request-id': requestId,
+    },
     body: `Errand denied this request (${reason}): ${message}\nrequest id: ${requestId}\n`,
   };
 }

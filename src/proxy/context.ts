@@ -2,6 +2,7 @@ import type { AuditSink } from '../audit/audit-log.ts';
 import type { GrantIndex } from '../authorize/authorize.ts';
 import type { UseLedger } from '../authorize/use-ledger.ts';
 import type { LoadedManifest } from '../manifest/types.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import type { Upstream } from './upstream.ts';
 
 // Everything a request handler needs, created once at start by `errand run` (or a test) and owned
@@ -45,4 +46,11 @@ export interface SidecarContext {
   /** Set when the manifest was not signed: every audit record says so. */
   readonly unsignedManifest: boolean;
   readonly newRequestId: () => string;
+  /** What the AWS classifier needs to know of this endpoint: region and account from the manifest. */
+  readonly classifyContext: {
+    readonly region: string;
+    readonly accountId: string;
+    readonly expectedAuthorities: ReadonlySet<string>;
+  };
+  readonly metrics: Metrics;
 }

@@ -28,7 +28,10 @@ const PARSE_ERRORS: Readonly<Record<string, { status: number; reason: string }>>
   ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'timeout' },
 };
 
-export async function listen(handler: Handler, opts: ListenOptions): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+export async function listen(
+  handler: Handler,
+  opts: ListenOptions,
+): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const server = createServer({
     maxHeaderSize: LIMITS.maxHeaderBytes,
     headersTimeout: LIMITS.headersTimeoutMs,

@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+// Prometheus metrics in a registry the sidecar owns (never the global default). Label values are
+// closed sets (listener, service, decision, reason code, grant id from the manifest): nothing the
+// agent sends becomes a label, so it cannot blow up cardinality or smuggle data out.
+
+export interface Metrics {
+  readonly registry: Registry;
+  observeRequest(
+    labels: { listener: string; service: string; decision: string; reason: string },
+    seconds: number,
+  ): void;
+  upstreamError(service: string): void;
+  setUsesRemaining(grantId: string, remaining: number): void;
+  setSessionExpiry(session: string, epochSeconds: number): void;
+}
+
+export function createMetrics(version: string): Metrics {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: 'errand_requests_total',
+    help: 'Requests decided, by listener, service, decision and reason code',
+    labelNames: ['listener', 'service', 'decision', 'reason'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'errand_request_duration_seconds',
+    help: 'Time from request to decision or end of response',
+    labelNames: ['listener', 'decision'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const upstreamErrors = new Counter({
+    name: 'errand_upstream_errors_total',
+    help: 'Upstream connection, TLS or timeout failures',
+    labelNames: ['service'],
+    registers: [registry],
+  });
+  const uses = new Gauge({
+    name: 'errand_grant_uses_remaining',
+    help: 'Uses left per grant (-1 for unlimited)',
+    labelNames: ['grant'],
+    registers: [registry],
+  });
+  const expiry = new Gauge({
+    name: 'errand_sts_session_expiry_timestamp_seconds',
+    help: 'When each STS session expires',
+    labelNames: ['session'],
+    registers: [registry],
+  });
+  const build = new Gauge({
+    name: 'errand_build_info',
+    help: 'Errand version and Node version',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  });
+  build.set({ version, node: process.versions.node }, 1);
+  return {
+    registry,
+    observeRequest(labels, seconds) {
+      requests.inc(labels);
+      duration.observe({ listener: labels.listener, decision: labels.decision }, seconds);
+    },
+    upstreamError: (service) => upstreamErrors.inc({ service }),
+    setUsesRemaining: (grant, remaining) => uses.set({ grant }, remaining),
+    setSessionExpiry: (session, epochSeconds) => expiry.set({ session }, epochSeconds),
+  };
+}

@@ -1,0 +1,370 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { authorizeAws } from '../authorize/authorize.ts';
+import { awsBodyNeeded, classifyAws, detectAwsService, protocolOfService } from '../classify/aws.ts';
+import type { AwsIntent } from '../classify/types.ts';
+import { ErrandError, type Reason } from '../errors.ts';
+import { type AwsProtocol, awsErrorResponse } from './aws-errors.ts';
+import { buildAwsUpstreamRequest } from './aws-upstream-request.ts';
+import type { SidecarContext } from './context.ts';
+import { normalizeRequest } from './front.ts';
+import { LIMITS } from './limits.ts';
+import { redactText } from './redact.ts';
+import type { NormalizedRequest } from './request.ts';
+import { relayHeaders } from './upstream.ts';
+
+// The AWS endpoint listener (agents set AWS_ENDPOINT_URL=http://127.0.0.1:4750). One request, in
+// order: parse, classify, authorize (taking the use), record, sign, forward, stream back, record.
+
+interface Outcome {
+  decision: 'allow' | 'deny' | 'error';
+  reason: Reason;
+  message: string;
+  grantIds?: readonly string[];
+  intent?: AwsIntent;
+  upstream?: { status?: number; requestId?: string; contacted: boolean; bytesOut?: number };
+}
+
+/** Reads a body Errand must see before it can classify, refusing more than `limit` bytes. */
+async function readBounded(req: IncomingMessage, limit: number): Promise<Uint8Array | 'too_large'> {
+  const declared = Number(req.headers['content-length'] ?? Number.NaN);
+  if (declared > limit) return 'too_large';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return 'too_large';
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The smallest body cap among the grants that allowed a request (undefined: no cap). */
+function smallestBodyCap(ctx: SidecarContext, grantIds: readonly string[]): number | undefined {
+  const caps = grantIds
+    .map((id) => ctx.index.byId.get(id)?.maxBodyBytes)
+    .filter((n): n is number => n !== undefined);
+  return caps.length === 0 ? undefined : Math.min(...caps);
+}
+
+/** Errors of building or streaming the upstream request, as the agent sees them. */
+function mapBuildError(error: unknown): { reason: Reason; message: string } {
+  const code = error instanceof ErrandError ? error.code : undefined;
+  if (code === 'ERR_BODY_TOO_LARGE')
+    return {
+      reason: 'body_too_large',
+      message: `the body is larger than the grant allows (${(error as ErrandError).detail ?? ''})`,
+    };
+  if (code?.startsWith('ERR_AWS_') || code === 'ERR_SIGN_INPUT') {
+    return { reason: 'malformed_request', message: (error as ErrandError).message };
+  }
+  return {
+    reason: 'credentials_unavailable',
+    message: 'Errand has no usable credentials for this task right now',
+  };
+}
+
+/** Multipart: an upload started through a grant may take its parts without another use (E8);
+ *  Complete and Abort end it. */
+function trackUpload(
+  uploads: Map<string, string>,
+  intent: AwsIntent,
+  grantIds: readonly string[],
+  status: number,
+  body: Buffer | undefined,
+) {
+  if (status < 200 || status >= 300) return;
+  if (intent.operation === 'CreateMultipartUpload' && body) {
+    const uploadId = /<UploadId>([^<]{1,1024})<\/UploadId>/.exec(body.toString('utf8'))?.[1];
+    if (uploadId && grantIds[0]) uploads.set(uploadId, grantIds[0]);
+  } else if (
+    (intent.operation === 'CompleteMultipartUpload' || intent.operation === 'AbortMultipartUpload') &&
+    intent.uploadId
+  ) {
+    uploads.delete(intent.uploadId);
+  }
+}
+
+export function createAwsEndpointHandler(ctx: SidecarContext) {
+  const baseRecord = () => ({
+    class: 'api_activity',
+    listener: 'aws',
+    task_id: ctx.loaded.manifest.task.id,
+    user: ctx.loaded.manifest.task.user.subject,
+    user_session: ctx.loaded.manifest.task.user.session,
+    manifest_sha256: ctx.loaded.sha256,
+    ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
+  });
+
+  const record = (
+    id: string,
+    req: IncomingMessage,
+    normalized: NormalizedRequest | undefined,
+    o: Outcome,
+    started: number,
+  ) => {
+    ctx.metrics.observeRequest(
+      { listener: 'aws', service: o.intent?.service ?? 'unknown', decision: o.decision, reason: o.reason },
+      (performance.now() - started) / 1000,
+    );
+    for (const g of o.grantIds ?? []) {
+      const left = ctx.ledger.remaining(g);
+      ctx.metrics.setUsesRemaining(g, left === 'unlimited' ? -1 : left);
+    }
+    return ctx.audit.write({
+      ...baseRecord(),
+      event: 'egress_decision',
+      request_id: id,
+      decision: o.decision,
+      reason: o.reason,
+      message: o.message,
+      grant_ids: o.grantIds ?? [],
+      method: req.method,
+      path: normalized?.rawPath ?? req.url?.slice(0, 256),
+      query_keys: normalized?.query.map(([k]) => k),
+      aws: o.intent
+        ? {
+            service: o.intent.service,
+            region: o.intent.region,
+            operation: o.intent.operation,
+            resources: o.intent.needs.map((n) => `${n.action} ${n.resource}`),
+          }
+        : undefined,
+      upstream: o.upstream ?? { contacted: false },
+      duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    });
+  };
+
+  const respondError = (
+    res: ServerResponse,
+    protocol: AwsProtocol,
+    reason: Reason,
+    message: string,
+    id: string,
+    head: boolean,
+  ) => {
+    const r = awsErrorResponse(protocol, reason, message, id);
+    const framingBroken =
+      reason === 'ambiguous_framing' || reason === 'malformed_request' || reason === 'version_not_supported';
+    if (!res.headersSent) {
+      res.writeHead(r.status, {
+        ...r.headers,
+        'content-length': String(Buffer.byteLength(r.body)),
+        ...(framingBroken ? { connection: 'close' } : {}),
+      });
+    }
+    res.end(head ? undefined : r.body);
+  };
+
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const id = ctx.newRequestId();
+    let protocol: AwsProtocol = 'restXml';
+    let normalized: NormalizedRequest | undefined;
+    const head = req.method === 'HEAD';
+
+    const denyWith = async (o: Outcome) => {
+      respondError(res, protocol, o.reason, o.message, id, head);
+      // A denied body is drained, not parsed: after it the socket stays usable only if framing was clean.
+      if (!req.complete) req.resume();
+      await record(id, req, normalized, o, started).catch(() => undefined);
+    };
+
+    // 1. Parse once into the normalized request.
+    const front = normalizeRequest(req, {
+      id,
+      listener: 'aws',
+      expectedAuthorities: ctx.endpointAuthorities,
+      origin: { scheme: 'http', host: '127.0.0.1', port: 0 },
+    });
+    if (!front.ok) return denyWith({ decision: 'deny', reason: front.reason, message: front.message });
+    normalized = front.request;
+
+    // 2. Which service (from protocol evidence; the agent's credential scope must agree).
+    const detected = detectAwsService(normalized);
+    if (!detected.ok)
+      return denyWith({ decision: 'deny', reason: detected.reason, message: detected.message });
+    protocol = protocolOfService(detected.service);
+
+    // 3. The deadline is checked before any body is read.
+    if (ctx.now() >= ctx.loaded.expiresAtMs) {
+      return denyWith({
+        decision: 'deny',
+        reason: 'manifest_expired',
+        message: 'this task has ended (its manifest expired); no AWS call is allowed any more',
+      });
+    }
+
+    // 4. Bodies that decide the operation or resource are read (bounded) before classifying.
+    let body: Uint8Array | undefined;
+    const need = awsBodyNeeded(normalized, detected.service);
+    if (need.needed) {
+      if (normalized.headers.has('expect')) res.writeContinue();
+      const read = await readBounded(req, Math.min(need.limit, LIMITS.maxClassifiedBodyBytes));
+      if (read === 'too_large') {
+        return denyWith({
+          decision: 'deny',
+          reason: 'body_too_large',
+          message: 'the request body is larger than Errand reads to classify it',
+        });
+      }
+      body = read;
+    }
+
+    // 5. Classify: request → operation, IAM action(s), resource(s), headers to forward.
+    const classified = classifyAws(normalized, ctx.classifyContext, body);
+    if (!classified.ok)
+      return denyWith({ decision: 'deny', reason: classified.reason, message: classified.message });
+    const intent = classified.intent;
+
+    // 6. Authorize and take the use(s), in one synchronous step.
+    const decision = authorizeAws(
+      { intent, sensitiveHeaders: intent.sensitiveHeaders, uploads: ctx.uploads },
+      ctx.index,
+      ctx.ledger,
+      ctx.now(),
+      ctx.loaded.expiresAtMs,
+    );
+    if (!decision.allow) {
+      return denyWith({ decision: 'deny', reason: decision.reason, message: decision.message, intent });
+    }
+
+    // 7. The use and the decision are on disk before anything leaves (fail closed).
+    try {
+      await Promise.all([
+        ctx.ledger.persist(decision.grantIds, id),
+        record(
+          id,
+          req,
+          normalized,
+          {
+            decision: 'allow',
+            reason: 'allowed',
+            message: decision.message,
+            grantIds: decision.grantIds,
+            intent,
+            upstream: { contacted: false },
+          },
+          started,
+        ),
+      ]);
+    } catch {
+      return denyWith({
+        decision: 'error',
+        reason: 'audit_unavailable',
+        message: 'Errand cannot record this request, so it does not forward it',
+        grantIds: decision.grantIds,
+        intent,
+      });
+    }
+
+    // 8. Sign the authorized request with the task's STS session.
+    let upstreamReq: ReturnType<typeof buildAwsUpstreamRequest>;
+    try {
+      const credentials = await ctx.credentials.credentialsFor(decision.grantIds);
+      const maxBodyBytes = smallestBodyCap(ctx, decision.grantIds);
+      upstreamReq = buildAwsUpstreamRequest({
+        request: normalized,
+        intent,
+        origin: ctx.awsOrigin(intent.service),
+        credentials,
+        body: body ?? (req as AsyncIterable<Uint8Array>),
+        bodyBuffered: body !== undefined,
+        now: new Date(ctx.now()),
+        ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
+      });
+    } catch (error) {
+      const mapped = mapBuildError(error);
+      return denyWith({
+        decision: 'error',
+        reason: mapped.reason,
+        message: mapped.message,
+        grantIds: decision.grantIds,
+        intent,
+      });
+    }
+
+    // 9. Forward; stream the answer back (error bodies are buffered and redacted).
+    if (!need.needed && normalized.headers.has('expect')) res.writeContinue();
+    let status: number | undefined;
+    let upstreamRequestId: string | undefined;
+    let bytesOut = 0;
+    try {
+      const upstream = await ctx.upstream.request(upstreamReq);
+      status = upstream.statusCode;
+      upstreamRequestId =
+        String(upstream.headers['x-amz-request-id'] ?? upstream.headers['x-amzn-requestid'] ?? '') ||
+        undefined;
+      const headers = relayHeaders(upstream.headers);
+      if (status >= 300 || intent.operation === 'CreateMultipartUpload') {
+        const buf = Buffer.from(await upstream.body.arrayBuffer());
+        const text =
+          status >= 300 && buf.length <= LIMITS.maxUpstreamErrorBodyBytes
+            ? redactText(buf.toString('utf8'), ctx.credentials.secrets())
+            : undefined;
+        trackUpload(ctx.uploads, intent, decision.grantIds, status, buf);
+        const outBody = status >= 300 ? Buffer.from(text ?? '') : buf;
+        headers['content-length'] = String(outBody.length);
+        delete headers['content-encoding'];
+        res.writeHead(status, headers);
+        res.end(head ? undefined : outBody);
+        bytesOut = outBody.length;
+      } else {
+        res.writeHead(status, headers);
+        upstream.body.on('data', (c: Buffer) => {
+          bytesOut += c.length;
+        });
+        await new Promise<void>((resolve, reject) => {
+          upstream.body.pipe(res);
+          upstream.body.on('error', reject);
+          res.on('finish', resolve);
+          res.on('close', resolve);
+        });
+        trackUpload(ctx.uploads, intent, decision.grantIds, status, undefined);
+      }
+    } catch (error) {
+      const bodyFault = error instanceof ErrandError ? mapBuildError(error) : undefined;
+      const timedOut =
+        /Timeout/i.test((error as Error).name ?? '') ||
+        /timeout/i.test((error as { code?: string }).code ?? '');
+      const reason: Reason = bodyFault?.reason ?? (timedOut ? 'upstream_timeout' : 'upstream_error');
+      if (!bodyFault) ctx.metrics.upstreamError(intent.service);
+      if (res.headersSent) res.destroy();
+      else {
+        const message =
+          bodyFault?.message ??
+          (timedOut ? 'the AWS endpoint did not answer in time' : 'the AWS endpoint could not be reached');
+        respondError(res, protocol, reason, message, id, head);
+        // The agent's body was not read to its end: this connection's framing is spent.
+        if (bodyFault) res.once('finish', () => req.socket.destroy());
+      }
+      await ctx.audit
+        .write({
+          ...baseRecord(),
+          event: 'egress_result',
+          request_id: id,
+          decision: 'error',
+          reason,
+          grant_ids: decision.grantIds,
+          upstream: { contacted: true, status },
+        })
+        .catch(() => undefined);
+      return;
+    }
+
+    // 10. The result record.
+    await ctx.audit
+      .write({
+        ...baseRecord(),
+        event: 'egress_result',
+        request_id: id,
+        decision: 'allow',
+        reason: 'allowed',
+        grant_ids: decision.grantIds,
+        aws: { service: intent.service, operation: intent.operation },
+        upstream: { contacted: true, status, request_id: upstreamRequestId, bytes_out: bytesOut },
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      })
+      .catch(() => undefined);
+  };
+}

@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { ClassifiedAwsIntent } from '../classify/types.ts';
+import {
+  awsChunkedEncodedLength,
+  decodeAwsChunked,
+  encodeAwsChunked,
+  parseAwsChunkedHeaders,
+} from '../credentials/aws-chunked.ts';
+import {
+  awsEncodePathSegment,
+  awsEncodeS3Key,
+  choosePayloadMode,
+  type SigningKeyCache,
+  signAwsRequest,
+  UNSIGNED_PAYLOAD,
+} from '../credentials/sign-aws.ts';
+import { ErrandError } from '../errors.ts';
+import type { AwsCredentials, AwsOrigin } from './context.ts';
+import { decodeOnce } from './front.ts';
+import type { NormalizedRequest } from './request.ts';
+import type { UpstreamRequest } from './upstream.ts';
+
+// Builds the one request Errand sends upstream from the authorized intent: the path and query in
+// the canonical AWS encoding (so the bytes sent are the bytes signed), the classifier's header set,
+// Errand's own framing of the body, and Errand's signature. Nothing is copied from the raw request.
+
+export interface BuildInput {
+  readonly request: NormalizedRequest;
+  readonly intent: ClassifiedAwsIntent;
+  readonly origin: AwsOrigin;
+  readonly credentials: AwsCredentials;
+  /** The agent's body: buffered (already read to classify) or the request stream. */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array>;
+  readonly bodyBuffered: boolean;
+  readonly now: Date;
+  readonly signingKeys?: SigningKeyCache;
+  /** The smallest maxBodyBytes of the grants that allowed the request, if any set one. */
+  readonly maxBodyBytes?: number;
+}
+
+/** The path to send: S3 path-style `/{bucket}/{key}` with the key decoded once and re-encoded
+ *  canonically (E5: no dot-segment removal, no slash merging); other REST paths segment by segment. */
+export function upstreamPath(req: NormalizedRequest, intent: ClassifiedAwsIntent, basePath: string): string {
+  if (intent.service === 's3') {
+    if (!intent.s3) return `${basePath}/`;
+    const key = intent.s3.rawKey === undefined ? undefined : decodeOnce(intent.s3.rawKey);
+    if (intent.s3.rawKey !== undefined && key === undefined)
+      throw new ErrandError('ERR_SIGN_INPUT', 'the key does not decode');
+    return `${basePath}/${intent.s3.bucket}${key === undefined ? '' : `/${awsEncodeS3Key(key)}`}`;
+  }
+  if (req.rawPath === '/' || req.rawPath === '') return `${basePath}/`;
+  const segments = req.rawPath
+    .slice(1)
+    .split('/')
+    .map((s) => {
+      const d = decodeOnce(s);
+      if (d === undefined) throw new ErrandError('ERR_SIGN_INPUT', 'a path segment does not decode');
+      return awsEncodePathSegment(d);
+    });
+  return `${basePath}/${segments.join('/')}`;
+}
+
+/** Stops a body that grows past `limit` bytes (A14); the upstream request is aborted with it. */
+async function* capped(
+  source: AsyncIterable<Uint8Array>,
+  limit: number | undefined,
+): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  for await (const chunk of source) {
+    total += chunk.length;
+    if (limit !== undefined && total > limit)
+      throw new ErrandError('ERR_BODY_TOO_LARGE', `more than ${limit} bytes`);
+    yield chunk;
+  }
+}
+
+export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
+  const { request, intent, origin } = input;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of intent.forwardHeaders) headers[name] = value;
+  const declaredLength = request.headers.get('content-length');
+  const chunkedFraming = request.headers.has('transfer-encoding');
+  const bufferedBody = input.bodyBuffered ? (input.body as Uint8Array) : undefined;
+  const hasBody = bufferedBody
+    ? bufferedBody.length > 0
+    : chunkedFraming || (declaredLength !== undefined && declaredLength !== '0');
+  if (
+    input.maxBodyBytes !== undefined &&
+    declaredLength !== undefined &&
+    Number(declaredLength) > input.maxBodyBytes
+  ) {
+    throw new ErrandError(
+      'ERR_BODY_TOO_LARGE',
+      `Content-Length ${declaredLength} is over ${input.maxBodyBytes}`,
+    );
+  }
+
+  // The payload mode: S3 bodies without a declared hash are treated as unsigned (signed chunks on
+  // plain http); buffered JSON/query bodies are hashed.
+  let agentSha = request.headers.get('x-amz-content-sha256');
+  if (agentSha === undefined && hasBody && !bufferedBody) agentSha = UNSIGNED_PAYLOAD;
+  const plan = choosePayloadMode(agentSha, origin.scheme === 'https', hasBody);
+  if (!plan.ok) throw new ErrandError('ERR_AWS_PAYLOAD_MODE', plan.message);
+
+  let payloadHash: string;
+  let contentLength: number | undefined;
+  let makeBody: (chunkSigning: Parameters<typeof encodeAwsChunked>[1]['signing']) => UpstreamRequest['body'];
+  const stream = () => capped(input.body as AsyncIterable<Uint8Array>, input.maxBodyBytes);
+  delete headers['x-amz-content-sha256'];
+  if (plan.mode === 'empty') {
+    payloadHash = plan.contentSha256;
+    makeBody = () => undefined;
+    if (hasBody) contentLength = bufferedBody?.length ?? Number(declaredLength ?? 0);
+  } else if (plan.mode === 'hash-body') {
+    const buf = bufferedBody ?? new Uint8Array(0);
+    payloadHash = createHash('sha256').update(buf).digest('hex');
+    contentLength = buf.length;
+    makeBody = () => buf;
+  } else if (plan.mode === 'declared' || plan.mode === 'unsigned') {
+    payloadHash = plan.contentSha256;
+    if (bufferedBody) {
+      contentLength = bufferedBody.length;
+      makeBody = () => bufferedBody;
+    } else {
+      contentLength = declaredLength === undefined ? undefined : Number(declaredLength);
+      makeBody = () => Readable.from(stream());
+    }
+  } else {
+    // aws-chunked: decode the agent's framing (if any) and write Errand's own (E9).
+    const agent = plan.agentFraming === 'aws-chunked' ? parseAwsChunkedHeaders(request.headers) : undefined;
+    const decodedLength = agent?.decodedLength ?? Number(declaredLength ?? Number.NaN);
+    if (!Number.isSafeInteger(decodedLength)) {
+      throw new ErrandError(
+        'ERR_AWS_CHUNKED_HEADERS',
+        'Errand needs the body length (Content-Length) to frame an unsigned body on a plain-http upstream',
+      );
+    }
+    if (input.maxBodyBytes !== undefined && decodedLength > input.maxBodyBytes) {
+      throw new ErrandError('ERR_BODY_TOO_LARGE', `${decodedLength} bytes is over ${input.maxBodyBytes}`);
+    }
+    const trailerNames = plan.trailer ? (agent?.trailerNames ?? []) : [];
+    payloadHash = plan.contentSha256;
+    const codings = (headers['content-encoding'] ?? '')
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== '' && c !== 'aws-chunked');
+    headers['content-encoding'] = ['aws-chunked', ...codings].join(',');
+    headers['x-amz-decoded-content-length'] = String(decodedLength);
+    if (trailerNames.length > 0) headers['x-amz-trailer'] = trailerNames.join(',');
+    else delete headers['x-amz-trailer'];
+    contentLength = awsChunkedEncodedLength({ decodedLength, signed: plan.signedChunks, trailerNames });
+    makeBody = (signing) => {
+      const decoded = agent
+        ? decodeAwsChunked(stream(), {
+            ...agent,
+            chunkSignatures: plan.agentChunkSignatures,
+            trailerSignature: plan.agentTrailerSignature,
+          })
+        : undefined;
+      const data = decoded ?? stream();
+      return Readable.from(
+        encodeAwsChunked(data, {
+          decodedLength,
+          trailerNames,
+          ...(plan.signedChunks && signing ? { signing } : {}),
+          ...(decoded ? { trailers: () => decoded.trailers() } : {}),
+        }),
+      );
+    };
+  }
+
+  const path = upstreamPath(request, intent, origin.basePath);
+  const query = request.query.filter(([k]) => k !== 'x-id');
+  const signed = signAwsRequest({
+    method: request.method,
+    protocol: origin.scheme === 'https' ? 'https:' : 'http:',
+    hostname: origin.host,
+    port: origin.port,
+    path,
+    query,
+    headers,
+    service: intent.service,
+    region: intent.region,
+    payloadHash,
+    credentials: input.credentials,
+    now: input.now,
+    ...(input.signingKeys ? { signingKeys: input.signingKeys } : {}),
+  });
+  const sendHeaders: Record<string, string> = { ...signed.headers };
+  if (contentLength !== undefined) sendHeaders['content-length'] = String(contentLength);
+  const hostForOrigin = origin.host.includes(':') ? `[${origin.host}]` : origin.host;
+  return {
+    origin: `${origin.scheme}://${hostForOrigin}:${origin.port}`,
+    path: signed.querystring === '' ? signed.path : `${signed.path}?${signed.querystring}`,
+    method: request.method,
+    headers: sendHeaders,
+    body: makeBody(signed.chunkSigning),
+  };
+}

@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { AuditLog } from './audit/audit-log.ts';
+import { indexGrants } from './authorize/authorize.ts';
+import { UseLedger } from './authorize/use-ledger.ts';
+import type { LoadedManifest } from './manifest/types.ts';
+import type { HostPort } from './ops/config.ts';
+import { createMetrics, type Metrics } from './ops/metrics.ts';
+import { type ReadinessCheck, startOpsServer } from './ops/ops-server.ts';
+import { createAwsEndpointHandler } from './proxy/aws-endpoint.ts';
+import { awsOriginResolver } from './proxy/aws-origin.ts';
+import type { CredentialProvider, SidecarContext } from './proxy/context.ts';
+import { listen } from './proxy/listen.ts';
+import { createUpstream } from './proxy/upstream.ts';
+
+// Assembles one sidecar from its parts and owns their lifetimes: the audit log, the use ledger, the
+// credentials, the listeners. `errand run` and the tests both start Errand through here.
+
+export const VERSION = '0.1.0';
+
+export interface SessionCredentials extends CredentialProvider {
+  /** Mints what must exist before the sidecar is ready (task session). Never throws: see problem(). */
+  start(): Promise<void>;
+  /** undefined when ready, else a short, secret-free reason (for /readyz). */
+  problem(): string | undefined;
+  /** Drops every credential and derived key. */
+  wipe(): void;
+}
+
+export interface SidecarOptions {
+  readonly loaded: LoadedManifest;
+  readonly unsigned: boolean;
+  readonly credentials: SessionCredentials;
+  readonly listen: HostPort;
+  readonly opsListen?: HostPort;
+  readonly stateDir: string;
+  readonly auditFile: string | undefined;
+  /** Errand's own environment (AWS_ENDPOINT_URL… for the upstream). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly now?: () => number;
+  readonly upstreamCa?: string;
+  readonly logger?: Logger;
+  readonly echoAudit?: (line: string) => void;
+}
+
+export interface Sidecar {
+  readonly awsPort: number;
+  readonly opsPort: number | undefined;
+  readonly metrics: Metrics;
+  readonly context: SidecarContext;
+  /** Stop accepting, drain in-flight requests (bounded), drop credentials, close the logs. */
+  stop(): Promise<void>;
+}
+
+async function lastLineOf(file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined;
+  try {
+    const text = await readFile(file, 'utf8');
+    return text.trimEnd().split('\n').at(-1);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
+  const now = opts.now ?? Date.now;
+  const m = opts.loaded.manifest;
+  const metrics = createMetrics(VERSION);
+  if (opts.auditFile) await mkdir(dirname(opts.auditFile), { recursive: true, mode: 0o700 });
+  const audit = await AuditLog.open({
+    file: opts.auditFile,
+    manifestSha256: opts.loaded.sha256,
+    lastLine: await lastLineOf(opts.auditFile),
+    now,
+    ...(opts.echoAudit ? { echo: opts.echoAudit } : {}),
+  });
+  const grants = [...(m.aws?.grants ?? []), ...(m.http?.grants ?? [])];
+  const ledger = await UseLedger.open(opts.stateDir, opts.loaded.sha256, grants);
+  const accountId = m.aws?.roleArn.split(':')[4] ?? '';
+  let sequence = 0;
+  const prefix = randomBytes(4).toString('hex');
+  const endpointAuthorities = new Set<string>();
+  const context: SidecarContext = {
+    loaded: opts.loaded,
+    index: indexGrants(m),
+    ledger,
+    audit,
+    upstream: createUpstream(opts.upstreamCa ? { ca: opts.upstreamCa } : {}),
+    uploads: new Map(),
+    credentials: opts.credentials,
+    awsOrigin: awsOriginResolver(m.aws?.region ?? 'us-east-1', opts.env),
+    now,
+    endpointAuthorities,
+    unsignedManifest: opts.unsigned,
+    newRequestId: () => `r-${prefix}-${(++sequence).toString(36)}`,
+    classifyContext: {
+      region: m.aws?.region ?? 'us-east-1',
+      accountId,
+      expectedAuthorities: endpointAuthorities,
+    },
+    metrics,
+  };
+  for (const g of grants) {
+    const r = ledger.remaining(g.id);
+    metrics.setUsesRemaining(g.id, r === 'unlimited' ? -1 : r);
+  }
+
+  await opts.credentials.start();
+  const baseRecord = () => ({ task_id: m.task.id, manifest_sha256: opts.loaded.sha256 });
+  const aws = await listen(createAwsEndpointHandler(context), {
+    host: opts.listen.host,
+    port: opts.listen.port,
+    listener: 'aws',
+    audit,
+    newRequestId: context.newRequestId,
+    baseRecord,
+  });
+  for (const host of [opts.listen.host, 'localhost', '127.0.0.1'])
+    endpointAuthorities.add(`${host}:${aws.port}`);
+
+  const checks: ReadinessCheck[] = [
+    {
+      name: 'manifest',
+      check: () => (now() < opts.loaded.expiresAtMs ? undefined : 'the task manifest has expired'),
+    },
+    { name: 'credentials', check: () => opts.credentials.problem() },
+    { name: 'audit', check: () => (audit.healthy ? undefined : 'the audit log cannot be written') },
+  ];
+  const ops = opts.opsListen ? await startOpsServer({ ...opts.opsListen, checks, metrics }) : undefined;
+
+  // At the deadline: refuse everything new (the handlers check the clock), drop the credentials, and
+  // write a final record. The process stays up answering with clear errors until the pod ends.
+  const untilDeadline = opts.loaded.expiresAtMs - now();
+  const deadlineTimer = setTimeout(
+    () => {
+      opts.credentials.wipe();
+      audit
+        .write({ ...baseRecord(), event: 'task_expired', decision: 'deny', reason: 'manifest_expired' })
+        .catch(() => undefined);
+    },
+    Math.max(0, Math.min(untilDeadline, 2 ** 31 - 1)),
+  );
+  deadlineTimer.unref();
+
+  await audit.write({
+    ...baseRecord(),
+    event: 'sidecar_started',
+    user: m.task.user.subject,
+    unsigned_manifest: opts.unsigned,
+    listeners: { aws: `${opts.listen.host}:${aws.port}` },
+  });
+  opts.logger?.info({ aws: aws.port, ops: ops?.port, task: m.task.id }, 'errand ready to serve');
+
+  let stopped = false;
+  return {
+    awsPort: aws.port,
+    opsPort: ops?.port,
+    metrics,
+    context,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(deadlineTimer);
+      const drained = aws.close();
+      await Promise.race([drained, new Promise((r) => setTimeout(r, 10_000).unref())]);
+      aws.server.closeAllConnections();
+      opts.credentials.wipe();
+      await audit.write({ ...baseRecord(), event: 'sidecar_stopped' }).catch(() => undefined);
+      await Promise.allSettled([ops?.close(), context.upstream.close(), ledger.close(), audit.close()]);
+    },
+  };
+}
