@@ -115,16 +115,22 @@ const sortedUnique = (values: Iterable<string>): string[] => [...new Set(values)
 
 // One (actions, resources, condition) triple per grant: exactly the granted action (plus the
 // actions S3 needs for the same flow) on exactly the granted ARNs, until the deadline.
+// In a 2012-10-17 policy `${…}` in a Resource or a string condition value is a policy variable:
+// an S3 key spelled `r/${aws:SourceIdentity}/x` would allow `r/alice/x` instead of itself. IAM
+// writes a literal dollar sign as `${$}` (IAM User Guide, "IAM policy elements: Variables and
+// tags", special characters), so every `$` from the manifest is escaped that way.
+const literal = (value: string): string => value.replaceAll('$', () => '$' + '{$}');
+
 const tripleOf = (grant: AwsGrant, expiresAt: string): Triple => {
   const condition: Record<string, Record<string, string>> = {
     DateLessThan: { 'aws:CurrentTime': expiresAt },
   };
   if (grant.conditions.s3Prefix !== undefined) {
-    condition['StringEquals'] = { 's3:prefix': grant.conditions.s3Prefix };
+    condition['StringEquals'] = { 's3:prefix': literal(grant.conditions.s3Prefix) };
   }
   return {
     actions: sortedUnique([grant.action, ...(IMPLIED_ACTIONS[grant.action] ?? [])]),
-    resources: sortedUnique(grant.resources),
+    resources: sortedUnique(grant.resources.map(literal)),
     condition,
   };
 };

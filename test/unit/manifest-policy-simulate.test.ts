@@ -285,6 +285,24 @@ t.test('isolation grant: each session allows only its own grant', async (t) => {
   }
 });
 
+t.test(
+  'a key that looks like a policy variable allows itself, not what the variable resolves to',
+  async (t) => {
+    const D = '$';
+    const key = `arn:aws:s3:::acme/r/${D}{aws:SourceIdentity}/x`;
+    const policy = compileSessionPolicies(manifest({ awsGrants: [awsGrant({ resources: [key] })] }))[0]!
+      .policy;
+    const context = at(BEFORE, { 'aws:SourceIdentity': 'alice' });
+    t.equal(await simulate(policy, { action: 's3:GetObject', resource: key, context }), 'Allowed');
+    t.equal(
+      await simulate(policy, { action: 's3:GetObject', resource: 'arn:aws:s3:::acme/r/alice/x', context }),
+      'ImplicitlyDenied',
+    );
+    // The same condition-value escape (s3Prefix) is pinned as JSON in manifest-policy.test.ts: this
+    // simulator version reads `${D}{${D}}` in a StringEquals value as a backslash-escaped dollar.
+  },
+);
+
 t.test('a broad resource allows what its pattern covers and nothing beside it', async (t) => {
   const policy = compileSessionPolicies(
     manifest({ awsGrants: [awsGrant({ broad: true, resources: ['arn:aws:s3:::acme/tmp/*'] })] }),

@@ -253,6 +253,30 @@ t.test('characters STS does not accept raw are JSON-escaped; Latin-1 stays as is
   t.equal(p?.size, p?.json.length);
 });
 
+t.test('a dollar sign from the manifest is an IAM literal, never a policy variable', async (t) => {
+  const D = '$';
+  const [p] = compileSessionPolicies(
+    manifest({
+      awsGrants: [
+        awsGrant({ id: 'k', resources: [`arn:aws:s3:::acme/r/${D}{aws:SourceIdentity}/x$`] }),
+        awsGrant({
+          id: 'l',
+          action: 's3:ListBucket',
+          resources: ['arn:aws:s3:::acme'],
+          conditions: { s3Prefix: `u/${D}{aws:username}/` },
+        }),
+      ],
+    }),
+  );
+  t.same(
+    p?.policy.Statement.map((st) => [st.Resource, st.Condition['StringEquals']]),
+    [
+      [`arn:aws:s3:::acme/r/${D}{${D}}{aws:SourceIdentity}/x${D}{${D}}`, undefined],
+      ['arn:aws:s3:::acme', { 's3:prefix': `u/${D}{${D}}{aws:username}/` }],
+    ],
+  );
+});
+
 t.test('IMPLIED_ACTIONS only widens s3:PutObject, to the two multipart actions IAM names', async (t) => {
   t.same(IMPLIED_ACTIONS, { 's3:PutObject': ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts'] });
 });
