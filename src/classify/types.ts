@@ -1,3 +1,5 @@
+import type { Reason } from '../errors.ts';
+
 // What a request means, in the terms a manifest grants: an IAM action on a resource, or an HTTP
 // method on a URL. Built by the classifiers from a NormalizedRequest; never from raw bytes.
 
@@ -37,3 +39,28 @@ export interface HttpIntent {
 }
 
 export type Intent = AwsIntent | HttpIntent;
+
+/** A request refused by a classifier: the reason code and a message a user can act on. */
+export interface ClassifyDeny {
+  readonly ok: false;
+  readonly reason: Reason;
+  readonly message: string;
+}
+
+/** What `classifyAws` returns: the intent plus everything the proxy needs to forward exactly what
+ *  was authorized. (A separate type so code that only authorizes keeps using `AwsIntent`.) */
+export interface ClassifiedAwsIntent extends AwsIntent {
+  /** The service's endpoint prefix: the upstream host is `{endpointPrefix}.{region}.amazonaws.com`
+   *  (differs from the signing name for Bedrock runtime: bedrock-runtime vs bedrock). */
+  readonly endpointPrefix: string;
+  /** The agent's headers to forward and sign, lower-case names, sorted by name. Includes the
+   *  sensitive ones (forwarded only when the grant allows them). Hop-by-hop, framing and the agent's
+   *  own auth headers are never in it; `content-encoding` has `aws-chunked` removed. */
+  readonly forwardHeaders: readonly (readonly [string, string])[];
+  /** Agent headers that change what the operation does (ACLs, encryption, storage class, …);
+   *  a grant must name each in `allowHeaders`. Sorted. */
+  readonly sensitiveHeaders: readonly string[];
+  /** The body uses aws-chunked framing (Content-Encoding: aws-chunked or a STREAMING-* payload hash):
+   *  the proxy must decode and re-frame it (E9). */
+  readonly awsChunked: boolean;
+}
