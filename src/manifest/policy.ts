@@ -7,6 +7,11 @@
 // and refuses everything once `expiresAt` has passed, although STS issues credentials for 900 s.
 
 import { createHash } from 'node:crypto';
+import {
+  CREDENTIAL_RETURNING_ACTIONS as CLASSIFIER_CREDENTIAL_ACTIONS,
+  CREDENTIAL_RETURNING_SERVICES,
+  isCredentialReturningAction,
+} from '../classify/credential-actions.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { AwsGrant, LoadedManifest, Manifest } from './types.ts';
 
@@ -30,44 +35,33 @@ export const IMPLIED_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   's3:PutObject': ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
 };
 
-/** Actions whose response hands out credential material (SECURITY-CASES §E12): every action of
- *  the services below, plus these. Errand refuses them whatever the manifest says, and no session
- *  policy ever allows them, so even a faulted authorizer cannot hand the agent a credential. Some
- *  are not IAM actions (sso:GetRoleCredentials is authorized by an Identity Center token); they are
- *  listed so that no manifest naming them goes unnoticed. Sources: each operation's API reference. */
-export const CREDENTIAL_RETURNING_SERVICES: readonly string[] = ['sts'];
-export const CREDENTIAL_RETURNING_ACTIONS: readonly string[] = [
-  'codeartifact:GetAuthorizationToken',
-  'cognito-identity:GetCredentialsForIdentity',
+/** Actions whose response hands out (or creates) credential material, beyond the classifier's
+ *  list in src/classify/credential-actions.ts: an OIDC token exchangeable for credentials
+ *  (cognito-identity GetOpenIdToken*), EKS Pod Identity credentials, and console passwords the
+ *  caller chooses (iam Create/UpdateLoginProfile). The session policy refuses the union of both. */
+export const ADDITIONAL_CREDENTIAL_ACTIONS: readonly string[] = [
   'cognito-identity:GetOpenIdToken',
   'cognito-identity:GetOpenIdTokenForDeveloperIdentity',
-  'ecr-public:GetAuthorizationToken',
-  'ecr:GetAuthorizationToken',
   'eks-auth:AssumeRoleForPodIdentity',
-  'emr-containers:GetManagedEndpointSessionCredentials',
-  'gamelift:GetComputeAccess',
-  'gamelift:GetInstanceAccess',
-  'iam:CreateAccessKey',
   'iam:CreateLoginProfile',
-  'iam:CreateServiceSpecificCredential',
-  'iam:ResetServiceSpecificCredential',
   'iam:UpdateLoginProfile',
-  'lightsail:GetInstanceAccessDetails',
-  'lightsail:GetRelationalDatabaseMasterUserPassword',
-  'redshift-serverless:GetCredentials',
-  'redshift:GetClusterCredentials',
-  'redshift:GetClusterCredentialsWithIAM',
-  's3express:CreateSession',
-  'sso:GetRoleCredentials',
 ];
+
+/** Every named credential-returning action (SECURITY-CASES §E12), sorted; all of
+ *  CREDENTIAL_RETURNING_SERVICES (sts) besides. Errand refuses them whatever the manifest says,
+ *  and no session policy allows them, so even a faulted authorizer cannot hand the agent one. */
+export const CREDENTIAL_RETURNING_ACTIONS: readonly string[] = [
+  ...new Set([...CLASSIFIER_CREDENTIAL_ACTIONS, ...ADDITIONAL_CREDENTIAL_ACTIONS]),
+].sort();
+
+export { CREDENTIAL_RETURNING_SERVICES };
 
 /** True for an action that returns credentials; compares case-insensitively, as IAM does. */
 export function isCredentialReturning(action: string): boolean {
   const lower = action.toLowerCase();
-  const service = lower.split(':')[0] ?? '';
   return (
-    CREDENTIAL_RETURNING_SERVICES.includes(service) ||
-    CREDENTIAL_RETURNING_ACTIONS.some((a) => a.toLowerCase() === lower)
+    isCredentialReturningAction(action) ||
+    ADDITIONAL_CREDENTIAL_ACTIONS.some((a) => a.toLowerCase() === lower)
   );
 }
 

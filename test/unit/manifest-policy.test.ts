@@ -1,8 +1,12 @@
 import t from 'tap';
+import { CREDENTIAL_RETURNING_ACTIONS as CLASSIFIER_LIST } from '../../src/classify/credential-actions.ts';
 import {
+  ADDITIONAL_CREDENTIAL_ACTIONS,
+  CREDENTIAL_RETURNING_ACTIONS,
   checkPolicySizes,
   compileSessionPolicies,
   IMPLIED_ACTIONS,
+  isCredentialReturning,
   POLICY_SIZE_LIMIT,
   SESSION_DURATION_SECONDS,
   sessionNameOf,
@@ -236,6 +240,22 @@ t.test('credential-returning grants get no permission in any session policy', as
     ['grant:read'],
   );
   t.same(compileSessionPolicies(manifest({ awsGrants: grants.slice(1) })), []);
+});
+
+t.test('the compiler refuses at least what the classifier refuses', async (t) => {
+  t.same(
+    CREDENTIAL_RETURNING_ACTIONS,
+    [...new Set([...CLASSIFIER_LIST, ...ADDITIONAL_CREDENTIAL_ACTIONS])].sort(),
+  );
+  for (const action of [
+    ...CREDENTIAL_RETURNING_ACTIONS,
+    'sts:GetSessionToken',
+    'Cognito-Identity:GetOpenIdToken',
+  ]) {
+    t.ok(isCredentialReturning(action), action);
+  }
+  t.notOk(isCredentialReturning('s3:GetObject'));
+  t.notOk(isCredentialReturning('iam:GetLoginProfile'));
 });
 
 t.test('no AWS section or no AWS grants: no session policy', async (t) => {
