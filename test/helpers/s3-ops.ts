@@ -75,7 +75,7 @@ export async function s3Op(client: ClientName, target: AwsTarget, op: S3Op): Pro
   const dir = await mkdtemp(join(tmpdir(), 'errand-op-'));
   try {
     let run: RunResult;
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     const { op: name, ...params } = op;
     if (client === 'boto3') run = await runBoto3(BOTO3, { env, args: [name, JSON.stringify(params)] });
     else if (client === 'sdk-v3') run = await runNode(SDK, { env, args: [name, JSON.stringify(params)] });

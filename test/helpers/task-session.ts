@@ -29,7 +29,14 @@ export async function mintTaskSession(
     credentials: { ...moto.sourceCredentials },
   });
   const out = await sts.send(
-    new AssumeRoleCommand({ ...params.parameters, RoleArn: moto.roleArn, Tags: [...params.parameters.Tags] }),
+    new AssumeRoleCommand({
+      RoleArn: moto.roleArn,
+      RoleSessionName: params.parameters.RoleSessionName,
+      DurationSeconds: params.parameters.DurationSeconds,
+      Policy: params.parameters.Policy,
+      SourceIdentity: params.parameters.SourceIdentity,
+      Tags: [...params.parameters.Tags],
+    }),
   );
   sts.destroy();
   const c = out.Credentials!;
