@@ -19,7 +19,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher, getGlobalDispatcher, request } from 'undici';
 import { freePort, LOOPBACK, waitUntil } from './ports.ts';
 import { type AwsCredentials, awsClientEnv } from './real-clients.ts';
 
@@ -187,13 +187,16 @@ export async function callAws(
   const query = Object.entries(call.query ?? {})
     .map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`)
     .join('&');
-  const response = await request(`${url.origin}${call.path}${query ? `?${query}` : ''}`, {
-    method: call.method,
+  // dispatcher.request() sends `path` byte for byte; undici's request(url) would parse it as a URL and
+  // remove dot segments, which S3 keys may contain.
+  const response = await (target.dispatcher ?? getGlobalDispatcher()).request({
+    origin: url.origin,
+    path: `${call.path}${query ? `?${query}` : ''}`,
+    method: call.method as Dispatcher.HttpMethod,
     headers: signed.headers,
     body,
     headersTimeout: CALL_TIMEOUT_MS,
     bodyTimeout: CALL_TIMEOUT_MS,
-    ...(target.dispatcher ? { dispatcher: target.dispatcher } : {}),
   });
   const bytes = Buffer.from(await response.body.arrayBuffer());
   return {
