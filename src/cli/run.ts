@@ -1,7 +1,76 @@
+import { readFile } from 'node:fs/promises';
+import { formatProblems, loadManifestFile } from '../manifest/load.ts';
+import { checkPolicySizes } from '../manifest/policy.ts';
+import { parseRunConfig } from '../ops/config.ts';
+import { createLogger } from '../ops/log.ts';
+import { startSidecar } from '../sidecar.ts';
+import { createTaskCredentials } from '../task-credentials.ts';
 import type { Command } from './io.ts';
 
-// Placeholder until this command is built.
-export const runCommand: Command = async (_argv, io) => {
-  io.stderr('errand: run is not built yet\n');
-  return 2;
+// `errand run`: verify the manifest, mint the task's STS session, listen, and on SIGTERM/SIGINT drain,
+// drop the credentials, flush the audit log and exit 0. Node is PID 1 in the image, so the handlers
+// here are what makes `kubectl delete pod` end the sidecar promptly.
+
+export const runCommand: Command = async (argv, io) => {
+  const config = parseRunConfig(argv, io.env);
+  const logger = createLogger(config.logLevel);
+  const now = Date.now;
+
+  // 1. The manifest: verified JWS, or an unsigned file only with the unsafe switch.
+  const result = await loadManifestFile(config.manifest, {
+    now: now(),
+    ...(config.trustKey ? { trustKey: config.trustKey, audience: config.audience } : {}),
+  });
+  if (!result.ok) {
+    io.stderr(formatProblems(config.manifest, result.problems));
+    logger.error({ manifest: config.manifest, problems: result.problems.length }, 'the manifest was refused');
+    return 2;
+  }
+  const loaded = result.loaded;
+  if (!loaded.signed && !config.unsafeAllowUnsignedManifest) {
+    io.stderr(
+      `errand: ${config.manifest} is not signed; pass --trust-key with a signed manifest (or, for local development only, --unsafe-allow-unsigned-manifest)\n`,
+    );
+    return 2;
+  }
+  if (!loaded.signed) {
+    logger.warn(
+      'UNSAFE: running an unsigned manifest (--unsafe-allow-unsigned-manifest); every audit record says so',
+    );
+  }
+  const tooLarge = checkPolicySizes(loaded.manifest);
+  if (tooLarge.length > 0) {
+    for (const p of tooLarge) io.stderr(`errand: ${p.message}\n`);
+    return 2;
+  }
+
+  // 2. The sidecar: credentials are minted in start(); /readyz stays 503 until they exist.
+  const credentials = createTaskCredentials({ loaded, logger, now });
+  const upstreamCa = config.upstreamCaFile ? await readFile(config.upstreamCaFile, 'utf8') : undefined;
+  const sidecar = await startSidecar({
+    loaded,
+    unsigned: !loaded.signed,
+    credentials,
+    listen: config.listen,
+    opsListen: config.opsListen,
+    stateDir: config.stateDir,
+    auditFile: config.auditFile,
+    env: io.env,
+    now,
+    logger,
+    echoAudit: (line) => io.stdout(`${line}\n`),
+    ...(upstreamCa ? { upstreamCa } : {}),
+  });
+
+  // 3. Until a signal: drain, wipe, flush, exit 0.
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'stopping: draining in-flight requests');
+      sidecar.stop().finally(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  logger.info('stopped');
+  return 0;
 };
