@@ -23,11 +23,9 @@ if [[ -f "$stamp" && -x "$venv/bin/moto_server" && "$(cat "$stamp")" == "$want" 
 fi
 
 start=$SECONDS
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-fi
-rm -f "$stamp"
+# A fresh venv each time the pins change, so no package of an older set lingers.
+rm -rf "$venv"
+"$python" -m venv "$venv"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 # --no-deps: requirements-test.txt is the complete set; `pip check` proves nothing is missing.
 "$venv/bin/pip" install --quiet --no-deps -r "$requirements"
