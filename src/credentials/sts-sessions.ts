@@ -200,7 +200,9 @@ const defaultSetTimer = (fn: () => void, ms: number): (() => void) => {
   handle.unref();
   return () => clearTimeout(handle);
 };
-const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+// Background timers (refresh, expiry, deadline) do not keep the process alive; a backoff sleep does:
+// someone is waiting for that mint (errand run before it listens, or a request).
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class StsSessions {
   readonly #o: Required<Omit<StsSessionsOptions, 'retry'>> & { retry: RetryPolicy };
