@@ -107,17 +107,30 @@ export function parseStrict(text: string, options: ParseOptions): ParseResult {
     customTags: [],
   });
   const problems: ParseProblem[] = [];
+  // The parser recurses on block nesting too; on a small stack the overflow surfaces as parse
+  // errors (one per place it hit). Report it once, as the size problem it is.
+  const overflow = doc.errors.find((e) => /call stack|stack overflow/i.test(e.message));
+  if (overflow !== undefined) {
+    return {
+      ok: false,
+      problems: [
+        {
+          code: 'ERR_MANIFEST_TOO_LARGE',
+          path: '',
+          position: at(overflow.pos[0]),
+          message: `nesting is deeper than ${MAX_MANIFEST_DEPTH} levels`,
+        },
+      ],
+    };
+  }
   for (const error of doc.errors) {
-    // The parser recurses on flow nesting; a stack overflow surfaces as a parse error.
-    const tooDeep = /call stack/i.test(error.message);
     const message = error.message.replace(/ at line \d+, column \d+.*$/s, '');
     problems.push({
-      code: tooDeep ? 'ERR_MANIFEST_TOO_LARGE' : 'ERR_MANIFEST_SYNTAX',
+      code: 'ERR_MANIFEST_SYNTAX',
       path: '',
       position: at(error.pos[0]),
-      message: tooDeep
-        ? `nesting is deeper than ${MAX_MANIFEST_DEPTH} levels`
-        : error.code === 'DUPLICATE_KEY'
+      message:
+        error.code === 'DUPLICATE_KEY'
           ? 'duplicate key: a key may appear only once in a mapping'
           : error.code === 'MULTIPLE_DOCS'
             ? 'the source holds more than one YAML document'

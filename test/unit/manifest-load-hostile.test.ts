@@ -1,5 +1,6 @@
 // Hostile manifest sources: whatever a YAML parser can be made to do beyond plain mappings,
 // sequences and scalars is refused with a position, before the schema sees a value.
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import {
   loadManifestText,
@@ -427,4 +428,20 @@ t.test('__proto__ never reaches an object prototype, even when nested in a list'
     ['ERR_MANIFEST_INVALID', '/aws/grants/0/__proto__'],
   ]);
   t.equal(({} as { isAdmin?: boolean }).isAdmin, undefined);
+});
+
+t.test('block nesting that exhausts a small parser stack is still a refusal, not a crash', async (t) => {
+  // Flow depth is counted before parsing; block depth is bounded by the parser catching its own
+  // stack overflow. A child process with a small stack makes that path reachable.
+  const loader = new URL('../../src/manifest/load.ts', import.meta.url).href;
+  const code = `
+    const { loadManifestText } = await import(${JSON.stringify(loader)});
+    const text = Array.from({ length: 600 }, (_, i) => ' '.repeat(i) + '-').join('\\n') + ' 1\\n';
+    const r = loadManifestText(text, { now: 0 });
+    process.stdout.write(JSON.stringify(r.ok ? 'loaded' : r.problems.map((p) => [p.code, p.message])));
+  `;
+  const out = execFileSync(process.execPath, ['--stack-size=300', '--input-type=module', '-e', code], {
+    encoding: 'utf8',
+  });
+  t.same(JSON.parse(out), [['ERR_MANIFEST_TOO_LARGE', 'nesting is deeper than 16 levels']]);
 });
