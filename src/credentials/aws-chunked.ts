@@ -116,7 +116,7 @@ type State = 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'done';
 /** Decodes the agent's aws-chunked body. Yields data as it arrives (views of the input); throws an
  *  ErrandError with an ERR_AWS_CHUNKED_* code at the first byte that breaks the framing. */
 export function decodeAwsChunked(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: AwsChunkedDecodeOptions,
 ): AwsChunkedDecoding {
   const expectedTrailers = new Set(options.trailerNames);
@@ -316,7 +316,7 @@ const checkTrailerNames = (names: readonly string[]): void => {
  *  data is not exactly `decodedLength` bytes, ERR_AWS_CHUNKED_TRAILER when the trailers differ
  *  from the declared ones. */
 export async function* encodeAwsChunked(
-  data: AsyncIterable<Uint8Array>,
+  data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: AwsChunkedEncodeOptions,
 ): AsyncGenerator<Uint8Array> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
