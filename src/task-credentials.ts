@@ -63,6 +63,10 @@ export function createTaskCredentials(opts: {
       return s.lastError ? `${s.state}: ${s.lastError.code}: ${s.lastError.message}` : s.state;
     },
     wipe: () => sessions.wipe(),
+    release(spent) {
+      if (m.aws?.isolation !== 'grant') return;
+      for (const id of spent) sessions.drop(`grant:${id}`);
+    },
     credentialsFor: (grantIds) => sessions.credentialsFor(grantIds),
     secrets: () => sessions.secrets(),
   };

@@ -352,7 +352,10 @@ export function createAwsEndpointHandler(ctx: SidecarContext) {
       return;
     }
 
-    // 10. The result record.
+    // 10. A per-grant session whose grant is spent is dropped now (isolation: grant).
+    ctx.credentials.release?.(decision.grantIds.filter((g) => ctx.ledger.remaining(g) === 0));
+
+    // 11. The result record.
     await ctx.audit
       .write({
         ...baseRecord(),

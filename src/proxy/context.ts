@@ -20,6 +20,8 @@ export interface CredentialProvider {
   credentialsFor(grantIds: readonly string[]): Promise<AwsCredentials>;
   /** Every secret value currently held, for redaction and canary checks. */
   secrets(): readonly string[];
+  /** These grants have no uses left: a session that carries only them (isolation: grant) is dropped. */
+  release?(spentGrantIds: readonly string[]): void;
 }
 
 export interface AwsOrigin {
