@@ -69,7 +69,11 @@ async function main(): Promise<void> {
   );
   if (signed.status !== 0) throw new Error(`signing failed: ${signed.stderr}`);
   await writeFile(join(dir, 'task.jws'), signed.stdout);
-  say(bold('\n2. The task manifest as the reviewer sees it (errand manifest explain); the orchestrator then signs it (ES256 JWS)'));
+  say(
+    bold(
+      '\n2. The task manifest as the reviewer sees it (errand manifest explain); the orchestrator then signs it (ES256 JWS)',
+    ),
+  );
   const explain = spawnSync(
     process.execPath,
     [join(ROOT, 'bin', 'errand.js'), 'manifest', 'explain', join(dir, 'task.yaml')],

@@ -1,4 +1,5 @@
 import type { AwsIntent, AwsNeed, HttpIntent } from '../classify/types.ts';
+import { IMPLIED_ACTIONS } from '../manifest/policy.ts';
 import type { AwsGrant, HttpGrant, Manifest } from '../manifest/types.ts';
 import type { Decision } from './types.ts';
 import type { UseLedger } from './use-ledger.ts';
@@ -7,6 +8,26 @@ import type { UseLedger } from './use-ledger.ts';
 // synchronous, so a decision and its use are one step no other request can interleave with.
 
 const MAX_LISTED = 3;
+
+/** IAM authorizes several operations under one action; a grant of that action covers only these
+ *  (SECURITY-CASES E1: S3 Select is authorized as s3:GetObject but runs a query, not a read). The
+ *  operations of a multipart upload ride on the PutObject grant that started it. */
+const COVERED_OPERATIONS: Readonly<Record<string, readonly string[]>> = {
+  's3:GetObject': ['GetObject', 'HeadObject'],
+  's3:PutObject': [
+    'PutObject',
+    'CopyObject',
+    'CreateMultipartUpload',
+    'UploadPart',
+    'CompleteMultipartUpload',
+    'AbortMultipartUpload',
+    'ListParts',
+  ],
+};
+
+/** Operations that read metadata only: allowed while the grant has a use left, without taking one
+ *  (the AWS CLI sends HeadObject before every `aws s3 cp` download). */
+const METADATA_ONLY = new Set(['HeadObject']);
 
 /** IAM-style ARN pattern: `*` any run of characters (including '/'), `?` one character. */
 export function arnMatches(pattern: string, arn: string): boolean {
@@ -87,8 +108,15 @@ export function authorizeAws(
 
   const chosen: AwsGrant[] = [];
   const viaUpload: string[] = [];
-  for (const need of intent.needs) {
-    const sameAction = index.aws.get(need.action) ?? [];
+  for (const [n, need] of intent.needs.entries()) {
+    // A part of an upload may be authorized under an action its grant implies (Abort, ListParts).
+    const implying =
+      intent.uploadId === undefined
+        ? []
+        : Object.entries(IMPLIED_ACTIONS)
+            .filter(([, implied]) => implied.includes(need.action))
+            .flatMap(([action]) => index.aws.get(action) ?? []);
+    const sameAction = [...(index.aws.get(need.action) ?? []), ...implying];
     const covering = sameAction.filter((g) => grantCovers(g, need));
     if (covering.length === 0) {
       const hint =
@@ -98,6 +126,14 @@ export function authorizeAws(
       return deny(
         'aws_op_not_granted',
         `${intent.operation} needs ${describeNeed(need)}, which this task's manifest does not grant.${hint}`,
+      );
+    }
+    // The first need is the operation's own; later ones (a copy source, more keys) are plain reads/deletes.
+    const only = n === 0 ? COVERED_OPERATIONS[covering[0]!.action] : undefined;
+    if (only && !only.includes(intent.operation)) {
+      return deny(
+        'aws_op_not_granted',
+        `grant ${covering[0]!.id} (${covering[0]!.action}) covers ${only.join(', ')}, not ${intent.operation}; this task may not run ${intent.operation}`,
       );
     }
     // A part of a multipart upload rides on the use its CreateMultipartUpload took.
@@ -137,11 +173,28 @@ export function authorizeAws(
     }
   }
 
+  // Metadata-only reads need a use left but do not take one.
+  if (METADATA_ONLY.has(intent.operation)) {
+    const all = [...chosen.map((g) => g.id), ...viaUpload];
+    return {
+      allow: true,
+      reason: 'allowed',
+      grantIds: all,
+      message: `allowed by ${all.join(', ')} (metadata only: no use taken)`,
+      taken: [],
+    };
+  }
   const ids = chosen.map((g) => g.id);
   const exhausted = ledger.take(ids);
   if (exhausted !== undefined) return deny('grant_exhausted', `grant ${exhausted} has no uses left`);
   const all = [...ids, ...viaUpload];
-  return { allow: true, reason: 'allowed', grantIds: all, message: `allowed by ${all.join(', ')}` };
+  return {
+    allow: true,
+    reason: 'allowed',
+    grantIds: all,
+    message: `allowed by ${all.join(', ')}`,
+    taken: ids,
+  };
 }
 
 /** The exact URL a grant names, rebuilt from an intent for comparison. */
@@ -195,5 +248,11 @@ export function authorizeHttp(
   }
   const exhausted = ledger.take([grant.id]);
   if (exhausted !== undefined) return deny('grant_exhausted', `grant ${exhausted} has no uses left`);
-  return { allow: true, reason: 'allowed', grantIds: [grant.id], message: `allowed by ${grant.id}` };
+  return {
+    allow: true,
+    reason: 'allowed',
+    grantIds: [grant.id],
+    message: `allowed by ${grant.id}`,
+    taken: [grant.id],
+  };
 }

@@ -7,6 +7,8 @@ export type Decision =
       readonly reason: 'allowed';
       readonly grantIds: readonly string[];
       readonly message: string;
+      /** The grants whose use this request took (journaled before forwarding); a subset of grantIds. */
+      readonly taken: readonly string[];
     }
   | {
       readonly allow: false;

@@ -232,7 +232,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext) {
     // 7. The use and the decision are on disk before anything leaves (fail closed).
     try {
       await Promise.all([
-        ctx.ledger.persist(decision.grantIds, id),
+        ctx.ledger.persist(decision.taken, id),
         record(
           id,
           req,

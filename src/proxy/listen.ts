@@ -41,6 +41,7 @@ export async function listen(
     requireHostHeader: true,
     insecureHTTPParser: false,
     rejectNonStandardBodyWrites: true,
+    connectionsCheckingInterval: 1_000, // header and request timeouts are enforced within a second
   });
   server.maxHeadersCount = LIMITS.maxHeaderCount * 2;
   server.maxConnections = LIMITS.maxConnections;

@@ -52,7 +52,14 @@ export async function harness(t: Test, manifest: Manifest = seedManifest()): Pro
     upstream,
     port: sc.port,
     auth: AGENT_AUTH,
-    raw: (payload, opts) => rawExchange(sc.port, payload, opts),
+    // Unless told otherwise, stop once as many responses as request lines sent have arrived.
+    raw: (payload, opts) =>
+      rawExchange(sc.port, payload, {
+        ...(typeof payload === 'string'
+          ? { expect: (payload.match(/^[A-Z]+ \S+ HTTP\/1\.1\r$/gm) ?? []).length || 1 }
+          : {}),
+        ...opts,
+      }),
     async reasons() {
       // Give the asynchronous audit write of the last decision a moment to land.
       await new Promise((r) => setTimeout(r, 50));

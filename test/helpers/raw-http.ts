@@ -9,12 +9,29 @@ export interface RawResult {
   readonly statuses: number[];
 }
 
-/** Sends exact bytes to a listener and collects the answer until the server closes the socket or
- *  nothing arrives for `idleMs`. Used for framing tests that no well-behaved client can produce. */
+/** Counts the complete responses at the start of `text` (final status lines with their
+ *  Content-Length bodies; 1xx interim responses do not count). */
+export function completeResponses(text: string): number {
+  let at = 0;
+  let count = 0;
+  for (;;) {
+    const end = text.indexOf('\r\n\r\n', at);
+    if (end === -1) return count;
+    const head = text.slice(at, end);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    if (text.length < end + 4 + length) return count;
+    at = end + 4 + length;
+    if (status >= 200) count++;
+  }
+}
+
+/** Sends exact bytes and collects the answer until the server closes, `expect` responses are
+ *  complete, or nothing arrives for `idleMs`. Used for framing tests no well-behaved client produces. */
 export function rawExchange(
   port: number,
   payload: string | Buffer | (string | Buffer)[],
-  opts: { idleMs?: number; gapMs?: number } = {},
+  opts: { idleMs?: number; gapMs?: number; expect?: number } = {},
 ): Promise<RawResult> {
   const parts = Array.isArray(payload) ? payload : [payload];
   return new Promise((resolve, reject) => {
@@ -37,6 +54,15 @@ export function rawExchange(
     };
     socket.on('data', (c) => {
       chunks.push(c);
+      if (
+        opts.expect !== undefined &&
+        completeResponses(Buffer.concat(chunks).toString('latin1')) >= opts.expect
+      ) {
+        // All expected answers are in: wait a moment only to see whether the server closes.
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(false), 150);
+        return;
+      }
       arm();
     });
     socket.on('end', () => finish(true));

@@ -516,7 +516,7 @@ t.test('the encoder refuses data and trailers that differ from what was declared
   });
   const trailerCases: [string, string[], AwsChunkedTrailer[]][] = [
     ['missing', ['x-amz-checksum-crc32'], []],
-    ['other name', ['x-amz-checksum-crc32'], [{ name: 'x-amz-checksum-sha1', value: 'A'.repeat(27) + '=' }]],
+    ['other name', ['x-amz-checksum-crc32'], [{ name: 'x-amz-checksum-sha1', value: `${'A'.repeat(27)}=` }]],
     ['undeclared', [], [{ name: 'x-amz-checksum-crc32', value: 'AAAAAA==' }]],
     ['bad value', ['x-amz-checksum-crc32'], [{ name: 'x-amz-checksum-crc32', value: 'AAAA\r\nx:' }]],
   ];

@@ -434,7 +434,10 @@ t.test('a session no refresh could replace is discarded when it expires', async 
   await time.advance(15 * MIN - 1);
   t.equal(sessions.status().sessions.length, 1, 'usable until it expires');
   await time.advance(1);
-  t.ok(key.every((x) => x === 0), 'expired: keys overwritten');
+  t.ok(
+    key.every((x) => x === 0),
+    'expired: keys overwritten',
+  );
   t.same(sessions.secrets(), []);
   t.equal(sessions.status().ready, false);
   t.equal(sessions.status().state, 'not-ready');

@@ -36,10 +36,13 @@ t.test('uses survive a restart through the journal', async (t) => {
 });
 
 t.test('a torn last record keeps the use consumed for every grant it could name', async (t) => {
-  t.same([...replayJournal('read r-1\nrea', ['read', 'read-2', 'any'])], [
-    ['read', 2],
-    ['read-2', 1],
-  ]);
+  t.same(
+    [...replayJournal('read r-1\nrea', ['read', 'read-2', 'any'])],
+    [
+      ['read', 2],
+      ['read-2', 1],
+    ],
+  );
   t.same([...replayJournal('read-2 r-1\nread-2 r-2\n', ['read', 'read-2'])], [['read-2', 2]]);
   t.same([...replayJournal('', ['read'])], []);
   const dir = await mkdtemp(join(tmpdir(), 'errand-ledger-'));
@@ -54,7 +57,11 @@ t.test('a torn last record keeps the use consumed for every grant it could name'
   t.equal(l.take(['read']), undefined);
   await l.persist(['read'], 'r-9');
   await l.close();
-  t.match(await readFile(join(dir, `uses-${sha.slice(0, 32)}.journal`), 'utf8'), /^read-\nread r-9\n$/, 'the torn line was closed before the next record');
+  t.match(
+    await readFile(join(dir, `uses-${sha.slice(0, 32)}.journal`), 'utf8'),
+    /^read-\nread r-9\n$/,
+    'the torn line was closed before the next record',
+  );
   const again = await UseLedger.open(dir, sha, grants);
   t.equal(again.remaining('read'), 0, 'the use after the torn line is still counted');
   t.equal(again.remaining('read-2'), 1, 'and the torn line still counts against read-2');
