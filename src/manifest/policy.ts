@@ -115,6 +115,24 @@ const sortedUnique = (values: Iterable<string>): string[] => [...new Set(values)
 // tags", special characters), so every `$` from the manifest is escaped that way.
 const literal = (value: string): string => value.replaceAll('$', () => '$' + '{$}');
 
+/** Headers a grant may allow on an S3 write whose effect AWS authorizes under an action of its own
+ *  (S3 API reference, PutObject "Permissions": x-amz-acl and x-amz-grant-* need s3:PutObjectAcl,
+ *  x-amz-tagging needs s3:PutObjectTagging, object lock needs s3:PutObjectRetention /
+ *  s3:PutObjectLegalHold, and bypassing governance mode s3:BypassGovernanceRetention). Without them
+ *  in the session policy AWS would refuse a request Errand allowed. */
+export const HEADER_ACTIONS: readonly (readonly [RegExp, readonly string[]])[] = [
+  [/^x-amz-acl$|^x-amz-grant-/, ['s3:PutObjectAcl']],
+  [/^x-amz-tagging$/, ['s3:PutObjectTagging']],
+  [/^x-amz-object-lock-(mode|retain-until-date)$/, ['s3:PutObjectRetention']],
+  [/^x-amz-object-lock-legal-hold$/, ['s3:PutObjectLegalHold']],
+  [/^x-amz-bypass-governance-retention$/, ['s3:BypassGovernanceRetention']],
+];
+
+const headerActionsOf = (action: string, header: string): readonly string[] =>
+  action === 's3:PutObject' || action === 's3:CopyObject'
+    ? HEADER_ACTIONS.filter(([re]) => re.test(header)).flatMap(([, actions]) => actions)
+    : [];
+
 const tripleOf = (grant: AwsGrant, expiresAt: string): Triple => {
   const condition: Record<string, Record<string, string>> = {
     DateLessThan: { 'aws:CurrentTime': expiresAt },
@@ -123,7 +141,11 @@ const tripleOf = (grant: AwsGrant, expiresAt: string): Triple => {
     condition['StringEquals'] = { 's3:prefix': literal(grant.conditions.s3Prefix) };
   }
   return {
-    actions: sortedUnique([grant.action, ...(IMPLIED_ACTIONS[grant.action] ?? [])]),
+    actions: sortedUnique([
+      grant.action,
+      ...(IMPLIED_ACTIONS[grant.action] ?? []),
+      ...grant.allowHeaders.flatMap((h) => headerActionsOf(grant.action, h)),
+    ]),
     resources: sortedUnique(grant.resources.map(literal)),
     condition,
   };

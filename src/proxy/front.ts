@@ -96,6 +96,16 @@ export function headerMap(rawHeaders: readonly string[]): Map<string, string> | 
   return map;
 }
 
+/** S3 virtual-hosted addressing on a named endpoint (`bucket.localhost:4750` when the SDK's endpoint
+ *  is http://localhost:4750): one extra leading label on a non-IP expected authority. The classifier
+ *  then takes the bucket from it; it never chooses where the request goes. */
+function isVirtualHostOf(hostKey: string, expected: ReadonlySet<string>): boolean {
+  const dot = hostKey.indexOf('.');
+  if (dot <= 0) return false;
+  const rest = hostKey.slice(dot + 1);
+  return expected.has(rest) && !/^[0-9.]+:/.test(rest) && !rest.startsWith('[');
+}
+
 export function normalizeRequest(req: IncomingMessage, opts: FrontOptions): FrontResult {
   // 1. Version: HTTP/1.1 only (A8: Node hands HTTP/0.9 and Host-less 1.0 to the handler).
   if (req.httpVersion !== '1.1')
@@ -135,8 +145,9 @@ export function normalizeRequest(req: IncomingMessage, opts: FrontOptions): Fron
   const authority = parseAuthority(hostValue);
   if (!authority) return deny('bad_host', 'Host header is not a valid authority');
   const hostKey = authority.port === undefined ? authority.host : `${authority.host}:${authority.port}`;
-  if (!opts.expectedAuthorities.has(hostKey))
+  if (!opts.expectedAuthorities.has(hostKey) && !isVirtualHostOf(hostKey, opts.expectedAuthorities)) {
     return deny('bad_host', `Host ${hostKey.slice(0, 100)} is not this endpoint`);
+  }
 
   // 4. Request-target: origin-form only on the endpoint listener; no fragment, valid escapes.
   const target = req.url ?? '';

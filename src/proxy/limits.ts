@@ -14,7 +14,7 @@ export const LIMITS = {
   /** Keep-alive between requests. */
   keepAliveTimeoutMs: 5_000,
   /** Bodies Errand must read before it can classify (JSON/query protocols, DeleteObjects). */
-  maxClassifiedBodyBytes: 1024 * 1024,
+  maxClassifiedBodyBytes: 16 * 1024 * 1024, // DynamoDB BatchWriteItem requests reach 16 MB
   /** Upstream error bodies are buffered to redact them; larger ones are replaced. */
   maxUpstreamErrorBodyBytes: 64 * 1024,
   /** Concurrent agent connections per listener (429 beyond it). */

@@ -92,3 +92,29 @@ t.test('a bucket named like an access point ARN is refused', async (t) => {
   );
   t.equal(c.ok || c.reason, 'malformed_request');
 });
+
+// Through the running sidecar: virtual-hosted addressing on the named endpoint reaches the classifier,
+// while a Host that is not this endpoint never does.
+t.test('e4 end to end: bucket.localhost is accepted, other hosts are bad_host', async (t) => {
+  const { harness, REPORT_KEY } = await import('../helpers/adversarial.ts');
+  const h = await harness(t);
+  const ok = await h.raw(
+    `GET /${REPORT_KEY} HTTP/1.1\r\nHost: acme-uploads.localhost:${h.port}\r\nAuthorization: ${h.auth}\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n\r\n`,
+  );
+  t.equal(ok.statuses[0], 200, 'virtual-hosted on localhost');
+  t.equal(
+    h.upstream.requests[0]?.url,
+    `/acme-uploads/${REPORT_KEY}`,
+    'sent path-style to the configured upstream',
+  );
+  for (const host of [
+    `other-bucket.s3.us-east-1.amazonaws.com`,
+    `acme-uploads.s3.evil.test`,
+    `a.b.localhost:${h.port}`,
+    `acme-uploads.127.0.0.1:${h.port}`,
+  ]) {
+    const r = await h.raw(`GET /${REPORT_KEY} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${h.auth}\r\n\r\n`);
+    t.ok([400, 403].includes(r.statuses[0] ?? 0), `${host} → ${r.statuses[0]}`);
+  }
+  t.equal(h.upstream.requests.length, 1);
+});

@@ -359,7 +359,7 @@ t.test('schema violations: every one reported with a message and fix a user can 
           code: 'ERR_MANIFEST_INVALID',
           path: '/task/id',
           message: '"task 1" is not valid here',
-          fix: 'expected 2-64 characters from A-Z a-z 0-9 and _=,.@- (it becomes the STS RoleSessionName)',
+          fix: 'expected 2-64 characters from A-Z a-z 0-9 and _=.@- (it becomes the STS RoleSessionName and a session tag, which allows no comma)',
         },
       ],
     },

@@ -470,3 +470,33 @@ t.test('an oversized policy or a manifest without aws yields no parameters', asy
     ['/aws', 'the manifest has no aws section, so there is no role to assume'],
   ]);
 });
+
+t.test(
+  'a write grant that allows ACL, tagging or lock headers gets the actions AWS checks for them',
+  async (t) => {
+    const { compileSessionPolicies } = await import('../../src/manifest/policy.ts');
+    const { awsGrant, manifestWith } = await import('../helpers/manifests.ts');
+    const m = manifestWith([
+      awsGrant({
+        id: 'w',
+        action: 's3:PutObject',
+        resources: ['arn:aws:s3:::b/k'],
+        allowHeaders: [
+          'x-amz-acl',
+          'x-amz-tagging',
+          'x-amz-object-lock-mode',
+          'x-amz-server-side-encryption',
+        ],
+      }),
+    ]);
+    const [p] = compileSessionPolicies(m);
+    t.same(p?.policy.Statement[0]?.Action, [
+      's3:AbortMultipartUpload',
+      's3:ListMultipartUploadParts',
+      's3:PutObject',
+      's3:PutObjectAcl',
+      's3:PutObjectRetention',
+      's3:PutObjectTagging',
+    ]);
+  },
+);
