@@ -195,6 +195,16 @@ export function createAwsEndpointHandler(ctx: SidecarContext) {
       });
     }
 
+    // 3b. Not ready (no STS session yet): refused before any use is taken; 503 lets the SDK retry.
+    const notReady = ctx.credentials.problem?.();
+    if (notReady !== undefined) {
+      return denyWith({
+        decision: 'error',
+        reason: 'credentials_unavailable',
+        message: 'Errand has no usable credentials for this task right now; try again shortly',
+      });
+    }
+
     // 4. Bodies that decide the operation or resource are read (bounded) before classifying.
     let body: Uint8Array | undefined;
     const need = awsBodyNeeded(normalized, detected.service);

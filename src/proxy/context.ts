@@ -20,6 +20,8 @@ export interface CredentialProvider {
   credentialsFor(grantIds: readonly string[]): Promise<AwsCredentials>;
   /** Every secret value currently held, for redaction and canary checks. */
   secrets(): readonly string[];
+  /** undefined when credentials can be had now; else a short, secret-free reason (not ready). */
+  problem?(): string | undefined;
   /** These grants have no uses left: a session that carries only them (isolation: grant) is dropped. */
   release?(spentGrantIds: readonly string[]): void;
 }
