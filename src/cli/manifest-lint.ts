@@ -60,6 +60,7 @@ export async function createReviewLoader(
       loadManifestFile(resolve(io.cwd, file), {
         now,
         checker,
+        review: true,
         ...(trustKey === undefined ? {} : { trustKey }),
         ...(values.audience === undefined ? {} : { audience: values.audience }),
       }),

@@ -53,6 +53,8 @@ export interface CheckOptions {
   /** Hash of the bytes the value came from (source file or JWS payload). */
   readonly bytes: string | Uint8Array;
   readonly signed: boolean;
+  /** Review mode: the deadline is left to lint (see LoadTextOptions.review). */
+  readonly review?: boolean;
 }
 
 /** A problem before positions: where (and whether the key or the value is meant), what, how to fix. */
@@ -74,7 +76,7 @@ export function checkManifestValue(
     .validate(value)
     .map((p) => ({ code: 'ERR_MANIFEST_INVALID' as const, ...p }));
   const schemaPaths = new Set(findings.map((f) => f.path));
-  const semantic = checkSemantics(value, options.now, checker.iam);
+  const semantic = checkSemantics(value, options.now, checker.iam, options.review === true);
   // A value the schema already refused gets no second, derived complaint.
   findings.push(...semantic.filter((f) => !schemaPaths.has(f.path)));
   const toProblem = (f: Finding): Problem => {
@@ -168,14 +170,14 @@ const UNINJECTABLE_HEADERS: ReadonlySet<string> = new Set([
 const SECRET_PLACEHOLDER = /\$\{secret:([^}]*)\}/g;
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-function checkSemantics(value: unknown, now: number, iam: IamCatalog): Finding[] {
+function checkSemantics(value: unknown, now: number, iam: IamCatalog, review: boolean): Finding[] {
   const findings: Finding[] = [];
   const add = (code: ErrorCode, path: string, message: string, fix?: string, at: 'key' | 'value' = 'value') =>
     findings.push({ code, path, at, message, ...(fix !== undefined ? { fix } : {}) });
   const root = asObj(value);
   if (root === undefined) return findings;
 
-  checkDeadline(asStr(asObj(root['task'])?.['expiresAt']), now, add);
+  checkDeadline(asStr(asObj(root['task'])?.['expiresAt']), review ? undefined : now, add);
 
   const ids = new Map<string, string>();
   const claimId = (grant: Obj | undefined, path: string) => {
@@ -264,7 +266,7 @@ function checkSemantics(value: unknown, now: number, iam: IamCatalog): Finding[]
 
 type Add = (code: ErrorCode, path: string, message: string, fix?: string) => void;
 
-function checkDeadline(expiresAt: string | undefined, now: number, add: Add): void {
+function checkDeadline(expiresAt: string | undefined, now: number | undefined, add: Add): void {
   const m = expiresAt === undefined ? null : EXPIRES_AT.exec(expiresAt);
   if (m === null) return;
   const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [
@@ -288,6 +290,7 @@ function checkDeadline(expiresAt: string | undefined, now: number, add: Add): vo
     add('ERR_MANIFEST_INVALID', '/task/expiresAt', `${show(expiresAt)} is not a real date and time`);
     return;
   }
+  if (now === undefined) return;
   const iso = (t: number) => new Date(Math.floor(t / 1000) * 1000).toISOString().replace('.000Z', 'Z');
   if (ms <= now) {
     add(

@@ -148,6 +148,20 @@ export const RULES = {
     'The manifest is valid for more than an hour from now.',
     'Issue the manifest for the time the task needs; AWS honours the deadline, not STS expiry.',
   ),
+  expired: rule(
+    'ERRAND021',
+    'expired',
+    'WARNING',
+    'The manifest has expired: Errand would refuse to run it.',
+    'Issue a new manifest with a later expiresAt when the task runs again.',
+  ),
+  tooLongLived: rule(
+    'ERRAND022',
+    'ttl-over-limit',
+    'ERROR',
+    'The manifest is valid for more than 12 hours from now: Errand refuses to run it.',
+    'Set expiresAt to the time the task needs, at most 12 hours ahead.',
+  ),
   unlimitedUses: rule(
     'ERRAND015',
     'unlimited-uses',

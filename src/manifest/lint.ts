@@ -1,3 +1,4 @@
+import { MAX_MANIFEST_TTL_MS } from './check.ts';
 // Risk review of a loaded manifest: each finding names a stable rule, a severity, the JSON pointer
 // into the manifest source and, when a locator is given, the line and column. Pure: the clock and
 // the IAM reference data come in as arguments.
@@ -352,7 +353,23 @@ export function lintManifest(loaded: LoadedManifest, opts: LintOptions): Finding
   const m = loaded.manifest;
   const out: Finding[] = [];
   const ttl = loaded.expiresAtMs - opts.now;
-  if (ttl > LONG_LIVED_MS) {
+  if (ttl <= 0) {
+    out.push(
+      finding(
+        RULES.expired,
+        '/task/expiresAt',
+        `the manifest expired at ${m.task.expiresAt}, ${formatDuration(-ttl)} ago`,
+      ),
+    );
+  } else if (ttl > MAX_MANIFEST_TTL_MS) {
+    out.push(
+      finding(
+        RULES.tooLongLived,
+        '/task/expiresAt',
+        `the manifest is valid for ${formatDuration(ttl)} from now (until ${m.task.expiresAt}); Errand runs at most 12 hours`,
+      ),
+    );
+  } else if (ttl > LONG_LIVED_MS) {
     out.push(
       finding(
         RULES.longLived,

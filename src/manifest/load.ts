@@ -26,6 +26,9 @@ export interface LoadTextOptions {
   readonly fileName?: string;
   /** Reuse a compiled schema and IAM catalogue across loads. */
   readonly checker?: ManifestChecker;
+  /** Review, not run: the deadline is not judged here (lint reports it as a finding), so a stored
+   *  or expired manifest can still be linted, explained and compared. */
+  readonly review?: boolean;
 }
 
 /** Load a manifest from its source text (YAML or JSON). Never throws on bad input. */
@@ -54,6 +57,7 @@ function loadSource(text: string, bytes: CheckOptions['bytes'], opts: LoadTextOp
     bytes,
     signed: false,
     ...(opts.checker !== undefined ? { checker: opts.checker } : {}),
+    ...(opts.review ? { review: true } : {}),
   });
 }
 
@@ -67,6 +71,8 @@ export interface LoadFileOptions {
   /** When set, a signed manifest's iss claim must equal it. */
   readonly issuer?: string;
   readonly checker?: ManifestChecker;
+  /** See LoadTextOptions.review (unsigned sources only: a signed manifest's exp is always checked). */
+  readonly review?: boolean;
 }
 
 const problemAt = (code: Problem['code'], message: string, fix?: string): LoadResult => ({
@@ -127,6 +133,7 @@ export async function loadManifestFile(path: string, opts: LoadFileOptions): Pro
     now: opts.now,
     fileName: path,
     ...(opts.checker ? { checker: opts.checker } : {}),
+    ...(opts.review ? { review: true } : {}),
   });
 }
 

@@ -47,3 +47,23 @@ for (const name of readdirSync(EXAMPLES)
     }
   });
 }
+
+t.test('review does not refuse a manifest for its deadline; lint reports it', async (t) => {
+  const text = readFileSync(new URL('summarize-report.yaml', EXAMPLES), 'utf8');
+  const late = Date.parse('2026-11-30T09:00:00Z');
+  t.notOk(loadManifestText(text, { now: late }).ok, 'to run, an expired manifest does not load');
+  const review = loadManifestText(text, { now: late, review: true });
+  if (!review.ok) return t.fail('to review, it loads');
+  const actions = await describeActions(['s3:GetObject']);
+  t.same(
+    lintManifest(review.loaded, { now: late, actions })
+      .filter((f) => f.ruleId === 'ERRAND021')
+      .map((f) => f.message),
+    ['the manifest expired at 2026-11-29T20:05:00Z, 12 hours 55 minutes ago'],
+  );
+  const early = Date.parse('2026-11-29T03:00:00Z');
+  const far = loadManifestText(text, { now: early, review: true });
+  if (!far.ok) return t.fail('a far deadline loads for review');
+  const f = lintManifest(far.loaded, { now: early, actions }).find((x) => x.ruleId === 'ERRAND022');
+  t.equal(f?.severity, 'ERROR', 'more than 12 h ahead is an error finding');
+});
