@@ -42,6 +42,13 @@ export function arnMatches(pattern: string, arn: string): boolean {
   return re.test(arn);
 }
 
+const deny = (reason: Decision['reason'], message: string): Decision => ({
+  allow: false,
+  reason,
+  grantIds: [],
+  message,
+});
+
 export interface GrantIndex {
   readonly aws: ReadonlyMap<string, readonly AwsGrant[]>;
   readonly http: ReadonlyMap<string, readonly HttpGrant[]>;
@@ -94,12 +101,6 @@ export function authorizeAws(
   deadline: number,
 ): Decision {
   const { intent } = input;
-  const deny = (reason: Decision['reason'], message: string): Decision => ({
-    allow: false,
-    reason,
-    grantIds: [],
-    message,
-  });
   if (now >= deadline)
     return deny(
       'manifest_expired',
@@ -221,12 +222,6 @@ export function authorizeHttp(
   now: number,
   deadline: number,
 ): Decision {
-  const deny = (reason: Decision['reason'], message: string): Decision => ({
-    allow: false,
-    reason,
-    grantIds: [],
-    message,
-  });
   if (now >= deadline)
     return deny(
       'manifest_expired',
