@@ -589,7 +589,7 @@ const REFUSALS: { name: string; args: string[]; stdin?: string; message: string 
     name: 'Kubernetes 1.28 (no native sidecars)',
     args: taskArgs('1.28.9'),
     message:
-      'errand: Kubernetes v1.28.9 is too old: Errand runs as a native sidecar (an init container with restartPolicy: Always), which needs Kubernetes 1.29 or newer',
+      'errand: Kubernetes v1.28.9 is too old: Errand runs as a native sidecar (an init container with restartPolicy: Always), which needs Kubernetes 1.29 or newer (helm template assumes an old version unless given --kube-version)',
   },
   {
     name: 'agent UID equal to Errand UID',

@@ -10,7 +10,7 @@ errand.podSpec; takes (dict "root" $ "spec" <the agent pod spec as a map>). Rend
 {{- /* Native sidecars (initContainers[].restartPolicy: Always) are on by default from Kubernetes 1.29
      (KEP-753). On older clusters the field is dropped and the agent would start without Errand. */ -}}
 {{- if not (semverCompare ">=1.29.0-0" $root.Capabilities.KubeVersion.Version) -}}
-{{- fail (printf "errand: Kubernetes %s is too old: Errand runs as a native sidecar (an init container with restartPolicy: Always), which needs Kubernetes 1.29 or newer" $root.Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "errand: Kubernetes %s is too old: Errand runs as a native sidecar (an init container with restartPolicy: Always), which needs Kubernetes 1.29 or newer (helm template assumes an old version unless given --kube-version)" $root.Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 
 {{- if not $v.region -}}
