@@ -299,7 +299,6 @@ t.test(
           '--audience=errand',
           '--listen=127.0.0.1:4750',
           '--proxy-listen=127.0.0.1:4751',
-          ...(mode === 'initContainer' ? ['--transparent-listen=127.0.0.1:4753'] : []),
           '--ops-listen=0.0.0.0:4752',
           '--state-dir=/var/lib/errand',
           '--ca-dir=/var/run/errand-ca',
@@ -309,6 +308,11 @@ t.test(
         `${at}: errand run flags`,
       );
       const env = envOf(errand);
+      t.equal(
+        env.get('ERRAND_TRANSPARENT_LISTEN'),
+        mode === 'initContainer' ? '127.0.0.1:4753' : undefined,
+        `${at}: the transparent listener, where the iptables rules redirect`,
+      );
       t.equal(env.get('AWS_ROLE_ARN'), 'arn:aws:iam::111122223333:role/errand-source', `${at}: IRSA role`);
       t.equal(
         env.get('AWS_WEB_IDENTITY_TOKEN_FILE'),

@@ -77,9 +77,6 @@ args:
   {{- end }}
   - --listen=127.0.0.1:{{ int $v.ports.aws }}
   - --proxy-listen=127.0.0.1:{{ int $v.ports.proxy }}
-  {{- if eq $v.egress.mode "initContainer" }}
-  - --transparent-listen=127.0.0.1:{{ int $v.ports.transparent }}
-  {{- end }}
   - --ops-listen=0.0.0.0:{{ int $v.ports.ops }}
   - --state-dir={{ $c.stateDir }}
   - --ca-dir={{ $c.caDir }}
@@ -92,6 +89,13 @@ env:
     value: {{ $v.region | quote }}
   - name: AWS_STS_REGIONAL_ENDPOINTS
     value: regional
+  {{- if eq $v.egress.mode "initContainer" }}
+  {{- /* The listener the iptables rules redirect to. An environment variable, not a flag: an Errand
+       without the transparent listener ignores it and starts, and redirected connections are refused
+       (closed), instead of the sidecar failing on an unknown flag. */}}
+  - name: ERRAND_TRANSPARENT_LISTEN
+    value: 127.0.0.1:{{ int $v.ports.transparent }}
+  {{- end }}
   {{- if eq $v.identity.mode "irsa" }}
   {{- /* https://docs.aws.amazon.com/eks/latest/userguide/pod-configuration.html */}}
   - name: AWS_ROLE_ARN
