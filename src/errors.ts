@@ -56,6 +56,19 @@ export const ERRORS = {
     text: 'the aws-chunked body length does not match x-amz-decoded-content-length',
   },
   ERR_AWS_CHUNKED_TRAILER: { status: 400, text: 'the aws-chunked trailer is not allowed' },
+  // HTTP credentials: OAuth token exchange (RFC 8693) and DPoP (RFC 9449), src/credentials/oauth.
+  ERR_OAUTH_UNREACHABLE: { status: 503, text: 'the authorization server cannot be reached' },
+  ERR_OAUTH_EXCHANGE: { status: 503, text: 'the authorization server refused the token exchange' },
+  ERR_OAUTH_RESPONSE: {
+    status: 503,
+    text: 'the authorization server sent a token response Errand does not accept',
+  },
+  ERR_OAUTH_EXPIRED: { status: 403, text: 'the task deadline has passed: its OAuth tokens are gone' },
+  ERR_OAUTH_WIPED: {
+    status: 503,
+    text: 'the OAuth tokens and the DPoP key were wiped (Errand is shutting down)',
+  },
+  ERR_OAUTH_TARGET: { status: 500, text: 'the request is not one the OAuth token of the grant is for' },
   // CLI usage.
   ERR_USAGE: { status: 400, text: 'invalid command line' },
   ERR_CONFIG: { status: 400, text: 'invalid configuration' },
