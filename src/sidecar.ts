@@ -11,8 +11,13 @@ import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { type ReadinessCheck, startOpsServer } from './ops/ops-server.ts';
 import { createAwsEndpointHandler } from './proxy/aws-endpoint.ts';
 import { awsOriginResolver } from './proxy/aws-origin.ts';
+import { proxyHostsOf } from './proxy/connect.ts';
 import type { CredentialProvider, SidecarContext } from './proxy/context.ts';
+import { type Dialer, type Resolver, systemDialer, systemResolver } from './proxy/dns.ts';
+import { type ForwardProxy, startForwardProxy } from './proxy/forward-proxy.ts';
+import { loadInjectSecrets } from './proxy/inject.ts';
 import { listen } from './proxy/listen.ts';
+import { createPodCa, writeCaFiles } from './proxy/pod-ca.ts';
 import { createUpstream } from './proxy/upstream.ts';
 
 // Assembles one sidecar from its parts and owns their lifetimes: the audit log, the use ledger, the
@@ -41,6 +46,15 @@ export interface SidecarOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly now?: () => number;
   readonly upstreamCa?: string;
+  /** The forward proxy (HTTP_PROXY / HTTPS_PROXY); off when undefined. */
+  readonly proxyListen?: HostPort;
+  /** Where the pod CA certificate (ca.pem, ca-bundle.pem) is written for the agent. */
+  readonly caDir?: string;
+  /** Files holding the secrets HTTP grants inject. */
+  readonly secretsDir?: string;
+  /** Name resolution and dialling for agent-named destinations (tests inject and count them). */
+  readonly resolver?: Resolver;
+  readonly dialer?: Dialer;
   readonly logger?: Logger;
   readonly echoAudit?: (line: string) => void;
 }
@@ -48,6 +62,11 @@ export interface SidecarOptions {
 export interface Sidecar {
   readonly awsPort: number;
   readonly opsPort: number | undefined;
+  /** The forward proxy's port, when it runs. */
+  readonly proxyPort: number | undefined;
+  /** The pod CA certificate (PEM), when the forward proxy runs. */
+  readonly caPem: string | undefined;
+  readonly forward: ForwardProxy | undefined;
   readonly metrics: Metrics;
   readonly context: SidecarContext;
   /** Stop accepting, drain in-flight requests (bounded), drop credentials, close the logs. */
@@ -120,6 +139,38 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   for (const host of [opts.listen.host, 'localhost', '127.0.0.1'])
     endpointAuthorities.add(`${host}:${aws.port}`);
 
+  // The forward proxy: the pod CA (key in memory only) for exactly the hosts the manifest names,
+  // the injected secrets read once, then the listener.
+  let forward: ForwardProxy | undefined;
+  let caPem: string | undefined;
+  if (opts.proxyListen) {
+    try {
+      const secrets = await loadInjectSecrets(m, opts.secretsDir);
+      const hosts = proxyHostsOf(m);
+      const names = [...hosts.grantAuthorities].map((a) => a.replace(/:[0-9]+$/, ''));
+      const ca = await createPodCa({
+        names: [...new Set([...names, ...hosts.awsHosts])].filter((n) => !/^[0-9.]+$|:/.test(n)),
+        now,
+        notAfterMs: opts.loaded.expiresAtMs + 10 * 60_000,
+      });
+      caPem = ca.certPem;
+      if (opts.caDir) await writeCaFiles(opts.caDir, ca.certPem);
+      forward = await startForwardProxy({
+        ctx: context,
+        host: opts.proxyListen.host,
+        port: opts.proxyListen.port,
+        ca,
+        secrets,
+        resolver: opts.resolver ?? systemResolver,
+        dialer: opts.dialer ?? systemDialer,
+        upstreamCa: opts.upstreamCa,
+      });
+    } catch (error) {
+      await aws.close();
+      throw error;
+    }
+  }
+
   const checks: ReadinessCheck[] = [
     {
       name: 'manifest',
@@ -149,21 +200,30 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     event: 'sidecar_started',
     user: m.task.user.subject,
     unsigned_manifest: opts.unsigned,
-    listeners: { aws: `${opts.listen.host}:${aws.port}` },
+    listeners: {
+      aws: `${opts.listen.host}:${aws.port}`,
+      ...(forward ? { forward: `${opts.proxyListen!.host}:${forward.port}` } : {}),
+    },
   });
-  opts.logger?.info({ aws: aws.port, ops: ops?.port, task: m.task.id }, 'errand ready to serve');
+  opts.logger?.info(
+    { aws: aws.port, proxy: forward?.port, ops: ops?.port, task: m.task.id },
+    'errand ready to serve',
+  );
 
   let stopped = false;
   return {
     awsPort: aws.port,
     opsPort: ops?.port,
+    proxyPort: forward?.port,
+    caPem,
+    forward,
     metrics,
     context,
     async stop() {
       if (stopped) return;
       stopped = true;
       clearTimeout(deadlineTimer);
-      const drained = aws.close();
+      const drained = Promise.all([aws.close(), forward?.close()]);
       await Promise.race([drained, new Promise((r) => setTimeout(r, 10_000).unref())]);
       aws.server.closeAllConnections();
       opts.credentials.wipe();

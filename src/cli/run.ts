@@ -60,6 +60,10 @@ export const runCommand: Command = async (argv, io) => {
     logger,
     echoAudit: (line) => io.stdout(`${line}\n`),
     ...(upstreamCa ? { upstreamCa } : {}),
+    // The forward proxy runs when --proxy-listen is given (conventionally 127.0.0.1:4751).
+    ...(config.proxyListen ? { proxyListen: config.proxyListen } : {}),
+    ...(config.caDir ? { caDir: config.caDir } : {}),
+    ...(config.secretsDir ? { secretsDir: config.secretsDir } : {}),
   });
 
   // 3. Until a signal: drain, wipe, flush, exit 0.

@@ -7,10 +7,10 @@ import { ErrandError, type Reason } from '../errors.ts';
 import { type AwsProtocol, awsErrorResponse } from './aws-errors.ts';
 import { buildAwsUpstreamRequest } from './aws-upstream-request.ts';
 import type { SidecarContext } from './context.ts';
-import { normalizeRequest } from './front.ts';
+import { type FrontResult, normalizeRequest } from './front.ts';
 import { LIMITS } from './limits.ts';
 import { redactText } from './redact.ts';
-import type { NormalizedRequest } from './request.ts';
+import type { Listener, NormalizedRequest } from './request.ts';
 import { relayHeaders } from './upstream.ts';
 
 // The AWS endpoint listener (agents set AWS_ENDPOINT_URL=http://127.0.0.1:4750). One request, in
@@ -85,10 +85,19 @@ function trackUpload(
   }
 }
 
-export function createAwsEndpointHandler(ctx: SidecarContext) {
+/** How a request enters the AWS pipeline: the endpoint listener normalizes origin-form requests
+ *  against its own authorities; an intercepted tunnel (forward proxy) normalizes against the
+ *  CONNECT authority, a real AWS host, and classifyAws checks that host. */
+export interface AwsEntry {
+  readonly listener: Listener;
+  readonly normalize: (req: IncomingMessage, id: string) => FrontResult;
+}
+
+export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) {
+  const listener: Listener = entry?.listener ?? 'aws';
   const baseRecord = () => ({
     class: 'api_activity',
-    listener: 'aws',
+    listener,
     task_id: ctx.loaded.manifest.task.id,
     user: ctx.loaded.manifest.task.user.subject,
     user_session: ctx.loaded.manifest.task.user.session,
@@ -104,7 +113,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext) {
     started: number,
   ) => {
     ctx.metrics.observeRequest(
-      { listener: 'aws', service: o.intent?.service ?? 'unknown', decision: o.decision, reason: o.reason },
+      { listener, service: o.intent?.service ?? 'unknown', decision: o.decision, reason: o.reason },
       (performance.now() - started) / 1000,
     );
     for (const g of o.grantIds ?? []) {
@@ -171,12 +180,14 @@ export function createAwsEndpointHandler(ctx: SidecarContext) {
     };
 
     // 1. Parse once into the normalized request.
-    const front = normalizeRequest(req, {
-      id,
-      listener: 'aws',
-      expectedAuthorities: ctx.endpointAuthorities,
-      origin: { scheme: 'http', host: '127.0.0.1', port: 0 },
-    });
+    const front = entry
+      ? entry.normalize(req, id)
+      : normalizeRequest(req, {
+          id,
+          listener: 'aws',
+          expectedAuthorities: ctx.endpointAuthorities,
+          origin: { scheme: 'http', host: '127.0.0.1', port: 0 },
+        });
     if (!front.ok) return denyWith({ decision: 'deny', reason: front.reason, message: front.message });
     normalized = front.request;
 

@@ -1,0 +1,338 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Reason } from '../errors.ts';
+import { createAwsEndpointHandler } from './aws-endpoint.ts';
+import { type ProxyHosts, planConnect, proxyHostsOf } from './connect.ts';
+import type { SidecarContext } from './context.ts';
+import { createDestinationFloor, type DestinationFloor } from './destinations.ts';
+import { type Dialer, type Resolver, resolveDestination } from './dns.ts';
+import { normalizeProxyRequest, normalizeTunnelRequest } from './forward-front.ts';
+import { createHttpGrantHandler, respondPlain } from './http-grant.ts';
+import { createPinnedUpstream } from './http-upstream.ts';
+import type { InjectSecrets } from './inject.ts';
+import { listen } from './listen.ts';
+import { createInterceptor, type Tunnel } from './mitm.ts';
+import type { PodCa } from './pod-ca.ts';
+
+// The forward proxy (agents set HTTP_PROXY / HTTPS_PROXY to http://127.0.0.1:4751). Absolute-form
+// http:// requests go through the HTTP-grant pipeline; CONNECT opens an intercepted tunnel for a
+// host the manifest names (HTTP grants, and AWS endpoints re-signed exactly as on the endpoint
+// listener), a blind tunnel for a passthrough entry, or nothing: 403 and close, no name resolved,
+// nothing dialled (SECURITY-CASES C11).
+
+export const FORWARD_LIMITS = {
+  /** Open CONNECT tunnels at once (429 beyond it, like smokescreen's tunnel limiter). */
+  maxTunnels: 256,
+  /** A tunnel with no bytes either way for this long is closed. */
+  tunnelIdleMs: 60_000,
+} as const;
+
+export interface ForwardProxyOptions {
+  readonly ctx: SidecarContext;
+  readonly host: string;
+  readonly port: number;
+  readonly ca: PodCa;
+  readonly secrets: InjectSecrets;
+  readonly resolver: Resolver;
+  readonly dialer: Dialer;
+  readonly upstreamCa?: string | undefined;
+  readonly maxTunnels?: number;
+}
+
+export interface ForwardProxy {
+  readonly port: number;
+  readonly hosts: ProxyHosts;
+  /** Open tunnels (intercepted and blind). */
+  tunnels(): number;
+  /** Tears down every open tunnel (the task deadline). */
+  closeTunnels(): void;
+  close(): Promise<void>;
+}
+
+const STATUS_TEXT: Partial<Record<number, string>> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  408: 'Request Timeout',
+  429: 'Too Many Requests',
+  502: 'Bad Gateway',
+};
+
+export async function startForwardProxy(opts: ForwardProxyOptions): Promise<ForwardProxy> {
+  const { ctx } = opts;
+  const m = ctx.loaded.manifest;
+  const hosts = proxyHostsOf(m);
+  const floor: DestinationFloor = createDestinationFloor();
+  const pinned = createPinnedUpstream({ dialer: opts.dialer, ca: opts.upstreamCa });
+  const httpGrant = createHttpGrantHandler({
+    ctx,
+    secrets: opts.secrets,
+    resolver: opts.resolver,
+    floor,
+    upstream: pinned,
+  });
+  const open = new Set<Duplex>();
+  const maxTunnels = opts.maxTunnels ?? FORWARD_LIMITS.maxTunnels;
+  const baseRecord = (listener: string) => ({
+    class: 'api_activity',
+    listener,
+    task_id: m.task.id,
+    user: m.task.user.subject,
+    user_session: m.task.user.session,
+    manifest_sha256: ctx.loaded.sha256,
+    ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
+  });
+  const audit = (fields: Record<string, unknown>) => ctx.audit.write(fields).catch(() => undefined);
+
+  /** A request refused by the front (framing, host, target): answered and recorded here. */
+  const refuseFront = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    listener: string,
+    id: string,
+    reason: Reason,
+    message: string,
+  ) => {
+    respondPlain(req, res, reason, message, id);
+    ctx.metrics.observeRequest({ listener, service: 'http', decision: 'deny', reason }, 0);
+    return audit({
+      ...baseRecord(listener),
+      event: 'egress_decision',
+      request_id: id,
+      decision: 'deny',
+      reason,
+      message,
+      method: req.method,
+      target: req.url?.slice(0, 256),
+      upstream: { contacted: false },
+    });
+  };
+
+  // Requests inside intercepted tunnels.
+  const onTunnelRequest = async (req: IncomingMessage, res: ServerResponse, tunnel: Tunnel) => {
+    const authority = { scheme: 'https' as const, host: tunnel.host, port: tunnel.port };
+    if (tunnel.aws) {
+      // The AWS pipeline, entered with the tunnel's authority; legacy global S3 names are read as
+      // the regional ones they stand for (the upstream is Errand's configured endpoint anyway).
+      const alias = hosts.s3GlobalAlias.get(tunnel.host);
+      const handler = createAwsEndpointHandler(ctx, {
+        listener: tunnel.listener,
+        normalize: (r, id) => {
+          const front = normalizeTunnelRequest(r, id, tunnel.listener, authority);
+          return front.ok && alias
+            ? { ok: true, request: Object.freeze({ ...front.request, host: alias }) }
+            : front;
+        },
+      });
+      return handler(req, res);
+    }
+    const id = ctx.newRequestId();
+    const front = normalizeTunnelRequest(req, id, tunnel.listener, authority);
+    if (!front.ok) return refuseFront(req, res, tunnel.listener, id, front.reason, front.message);
+    return httpGrant(req, res, front.request);
+  };
+
+  const interceptor = createInterceptor({
+    ca: opts.ca,
+    onRequest: onTunnelRequest,
+    onRefused: (tunnel, reason, message) => {
+      ctx.metrics.observeRequest(
+        { listener: tunnel.listener, service: 'tunnel', decision: 'deny', reason },
+        0,
+      );
+      void audit({
+        ...baseRecord(tunnel.listener),
+        event: 'tunnel_refused',
+        request_id: tunnel.id,
+        decision: 'deny',
+        reason,
+        message,
+        authority: `${tunnel.host}:${tunnel.port}`,
+        upstream: { contacted: false },
+      });
+    },
+    onClientError: (tunnel, code) => {
+      const id = ctx.newRequestId();
+      void audit({
+        ...baseRecord(tunnel?.listener ?? 'connect'),
+        event: 'egress_decision',
+        request_id: id,
+        decision: 'deny',
+        reason: 'malformed_request',
+        message: `parser: ${code}`,
+        authority: tunnel ? `${tunnel.host}:${tunnel.port}` : undefined,
+        upstream: { contacted: false },
+      });
+      return id;
+    },
+  });
+
+  // Absolute-form requests on the proxy listener.
+  const onProxyRequest = async (req: IncomingMessage, res: ServerResponse) => {
+    const id = ctx.newRequestId();
+    const front = normalizeProxyRequest(req, id);
+    if (!front.ok) return refuseFront(req, res, 'forward', id, front.reason, front.message);
+    if (hosts.awsHosts.has(front.request.host)) {
+      return refuseFront(
+        req,
+        res,
+        'forward',
+        id,
+        'scheme_denied',
+        'AWS endpoints are reached over https: set HTTPS_PROXY so the client sends CONNECT',
+      );
+    }
+    return httpGrant(req, res, front.request);
+  };
+
+  const server = await listen(onProxyRequest, {
+    host: opts.host,
+    port: opts.port,
+    listener: 'forward',
+    audit: ctx.audit,
+    newRequestId: ctx.newRequestId,
+    baseRecord: () => baseRecord('forward'),
+  });
+
+  const refuseConnect = (socket: Duplex, id: string, reason: Reason, message: string, target: string) => {
+    const status = reason === 'resource_limit' ? 429 : reason === 'malformed_request' ? 400 : 403;
+    const body = `Errand denied this CONNECT (${reason}): ${message}\nrequest id: ${id}\n`;
+    if (socket.writable) {
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Forbidden'}\r\ncontent-type: text/plain; charset=utf-8\r\nx-egress-deny: ${reason}\r\nx-request-id: ${id}\r\n${status === 429 ? 'retry-after: 1\r\n' : ''}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+    setTimeout(() => socket.destroy(), 1_000).unref();
+    ctx.metrics.observeRequest({ listener: 'connect', service: 'tunnel', decision: 'deny', reason }, 0);
+    void audit({
+      ...baseRecord('connect'),
+      event: 'egress_decision',
+      request_id: id,
+      decision: 'deny',
+      reason,
+      message,
+      method: 'CONNECT',
+      authority: target.slice(0, 256),
+      upstream: { contacted: false },
+    });
+  };
+
+  const track = (socket: Duplex) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  };
+
+  server.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const id = ctx.newRequestId();
+    const target = req.url ?? '';
+    socket.on('error', () => socket.destroy());
+    // 1. Bounds and the deadline before anything else.
+    if (req.httpVersion !== '1.1')
+      return refuseConnect(socket, id, 'malformed_request', 'CONNECT must be HTTP/1.1', target);
+    if (open.size >= maxTunnels)
+      return refuseConnect(socket, id, 'resource_limit', 'too many open tunnels; retry later', target);
+    if (ctx.now() >= ctx.loaded.expiresAtMs)
+      return refuseConnect(
+        socket,
+        id,
+        'manifest_expired',
+        'this task has ended (its manifest expired)',
+        target,
+      );
+
+    // 2. What may this CONNECT open, from the manifest alone (no DNS yet).
+    const plan = planConnect(target, hosts, floor);
+    if (plan.kind === 'deny') return refuseConnect(socket, id, plan.reason, plan.message, target);
+    track(socket);
+    (socket as Socket).setTimeout(FORWARD_LIMITS.tunnelIdleMs, () => socket.destroy());
+
+    // 3a. Intercepted: TLS terminated with a leaf for exactly this host.
+    if (plan.kind === 'intercept') {
+      const tunnel: Tunnel = { id, host: plan.host, port: plan.port, aws: plan.aws, listener: 'connect' };
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      void audit({
+        ...baseRecord('connect'),
+        event: 'tunnel_opened',
+        request_id: id,
+        decision: 'allow',
+        reason: 'allowed',
+        message: 'intercepted: each request inside is authorized on its own',
+        method: 'CONNECT',
+        authority: `${plan.host}:${plan.port}`,
+        upstream: { contacted: false },
+      });
+      socket.once(
+        'close',
+        () => void audit({ ...baseRecord('connect'), event: 'tunnel_closed', request_id: id }),
+      );
+      interceptor.intercept(socket, head, tunnel);
+      return;
+    }
+
+    // 3b. Passthrough: resolved once, checked against the floor, the checked address dialled.
+    void (async () => {
+      const dest = await resolveDestination(plan.host, opts.resolver, floor, false);
+      if (!dest.ok) return refuseConnect(socket, id, dest.reason, dest.message, target);
+      let upstream: Duplex;
+      try {
+        upstream = await opts.dialer(dest.address, plan.port);
+      } catch {
+        return refuseConnect(socket, id, 'upstream_error', 'the destination could not be reached', target);
+      }
+      if (socket.destroyed) {
+        upstream.destroy();
+        return;
+      }
+      track(upstream);
+      upstream.on('error', () => socket.destroy());
+      socket.once('close', () => upstream.destroy());
+      upstream.once('close', () => socket.destroy());
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      socket.pipe(upstream);
+      upstream.pipe(socket);
+      void audit({
+        ...baseRecord('connect'),
+        event: 'tunnel_opened',
+        request_id: id,
+        decision: 'allow',
+        reason: 'allowed',
+        message: 'passthrough: a blind tunnel, not inspected, no credential',
+        method: 'CONNECT',
+        authority: `${plan.host}:${plan.port}`,
+        upstream: { contacted: true },
+      });
+      socket.once(
+        'close',
+        () => void audit({ ...baseRecord('connect'), event: 'tunnel_closed', request_id: id }),
+      );
+    })();
+  });
+
+  // Open tunnels do not outlive the task (G4).
+  const untilDeadline = ctx.loaded.expiresAtMs - ctx.now();
+  const deadline = setTimeout(
+    () => {
+      for (const s of open) s.destroy();
+    },
+    Math.max(0, Math.min(untilDeadline, 2 ** 31 - 1)),
+  );
+  deadline.unref();
+
+  return {
+    port: server.port,
+    hosts,
+    tunnels: () => open.size,
+    closeTunnels() {
+      for (const s of open) s.destroy();
+    },
+    async close() {
+      clearTimeout(deadline);
+      for (const s of open) s.destroy();
+      await server.close();
+      server.server.closeAllConnections();
+      interceptor.server.closeAllConnections();
+      await pinned.close();
+    },
+  };
+}

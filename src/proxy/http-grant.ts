@@ -1,0 +1,329 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { Transform } from 'node:stream';
+import { authorizeHttp } from '../authorize/authorize.ts';
+import type { Reason } from '../errors.ts';
+import type { HttpGrant } from '../manifest/types.ts';
+import { plainErrorResponse } from './aws-errors.ts';
+import type { SidecarContext } from './context.ts';
+import type { DestinationFloor } from './destinations.ts';
+import { checkLiteral, type Resolver, resolveDestination } from './dns.ts';
+import { formatAuthority } from './forward-front.ts';
+import {
+  agentResponseHeaders,
+  buildUpstreamHeaders,
+  classifyHttp,
+  explainMiss,
+} from './http-grant-request.ts';
+import type { PinnedUpstream } from './http-upstream.ts';
+import type { InjectSecrets } from './inject.ts';
+import type { NormalizedRequest } from './request.ts';
+import { createScrubber } from './scrub.ts';
+
+// One HTTP-grant request, in order: floor check of literal destinations, classify, authorize (taking
+// the use), resolve once and check the address, record, build the upstream request from the
+// normalized request only, inject the credential, forward to the checked address, scrub what comes
+// back, record. The authority is the one the request was normalized for (absolute-form or the
+// CONNECT target), never the agent's Host header.
+
+export interface HttpGrantDeps {
+  readonly ctx: SidecarContext;
+  readonly secrets: InjectSecrets;
+  readonly resolver: Resolver;
+  readonly floor: DestinationFloor;
+  readonly upstream: PinnedUpstream;
+}
+
+interface Outcome {
+  readonly decision: 'allow' | 'deny' | 'error';
+  readonly reason: Reason;
+  readonly message: string;
+  readonly grantIds?: readonly string[];
+}
+
+const FRAMING_BROKEN: ReadonlySet<Reason> = new Set([
+  'ambiguous_framing',
+  'malformed_request',
+  'version_not_supported',
+  'bad_host',
+  'host_mismatch',
+  'uri_too_long',
+  'header_too_large',
+  'expectation_failed',
+  'body_too_large',
+]);
+
+/** Writes a plain-text deny; closes the connection when the request's framing cannot be trusted. */
+export function respondPlain(
+  req: IncomingMessage,
+  res: ServerResponse,
+  reason: Reason,
+  message: string,
+  id: string,
+): void {
+  const r = plainErrorResponse(reason, message, id);
+  const close = FRAMING_BROKEN.has(reason) || reason === 'upgrade_denied' || !req.complete;
+  if (!res.headersSent) {
+    res.writeHead(r.status, {
+      ...r.headers,
+      'content-length': String(Buffer.byteLength(r.body)),
+      ...(close ? { connection: 'close' } : {}),
+      ...(reason === 'resource_limit' ? { 'retry-after': '1' } : {}),
+    });
+  }
+  res.end(req.method === 'HEAD' ? undefined : r.body);
+  // A denied body is drained (bounded by the idle timeout), never parsed as a request (A11).
+  if (close) res.once('finish', () => req.socket.destroy());
+  else if (!req.complete) req.resume();
+}
+
+/** A body stream that fails once more than `limit` bytes went through. */
+function capBody(limit: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > limit) done(new Error('body over the grant limit'));
+      else done(null, chunk);
+    },
+  });
+}
+
+export function createHttpGrantHandler(deps: HttpGrantDeps) {
+  const { ctx } = deps;
+  const m = ctx.loaded.manifest;
+  const baseRecord = (listener: string) => ({
+    class: 'api_activity',
+    listener,
+    task_id: m.task.id,
+    user: m.task.user.subject,
+    user_session: m.task.user.session,
+    manifest_sha256: ctx.loaded.sha256,
+    ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
+  });
+  // A literal destination is refused before authorization unless a grant for that exact host opens
+  // private ranges (so C1/C4 literals answer dest_ip_denied, and nothing is taken from a grant).
+  const opensPrivate = (host: string): boolean =>
+    (m.http?.grants ?? []).some((g) => g.unsafeAllowPrivateAddress && hostOf(g.url) === host);
+
+  return async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    normalized: NormalizedRequest,
+  ): Promise<void> {
+    const started = performance.now();
+    const id = normalized.id;
+    const authority = formatAuthority(normalized);
+    let upstreamInfo: Record<string, unknown> = { contacted: false };
+    const record = (o: Outcome, event = 'egress_decision') => {
+      ctx.metrics.observeRequest(
+        { listener: normalized.listener, service: 'http', decision: o.decision, reason: o.reason },
+        (performance.now() - started) / 1000,
+      );
+      return ctx.audit.write({
+        ...baseRecord(normalized.listener),
+        event,
+        request_id: id,
+        decision: o.decision,
+        reason: o.reason,
+        message: o.message,
+        grant_ids: o.grantIds ?? [],
+        method: normalized.method,
+        scheme: normalized.scheme,
+        authority,
+        path: normalized.rawPath.slice(0, 512),
+        query_keys: normalized.query.map(([k]) => k.slice(0, 64)),
+        upstream: upstreamInfo,
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      });
+    };
+    const denyWith = async (o: Outcome) => {
+      respondPlain(req, res, o.reason, o.message, id);
+      await record(o).catch(() => undefined);
+    };
+
+    // 1. The deadline, before anything else.
+    if (ctx.now() >= ctx.loaded.expiresAtMs) {
+      return denyWith({
+        decision: 'deny',
+        reason: 'manifest_expired',
+        message: 'this task has ended (its manifest expired); no call is allowed any more',
+      });
+    }
+
+    // 2. A literal destination on the floor is refused whatever the manifest says (C1, C4).
+    const literal = checkLiteral(normalized.host, deps.floor, opensPrivate(normalized.host));
+    if (literal && !literal.ok) return denyWith({ decision: 'deny', ...literal });
+
+    // 3. Classify: method override, query pollution, dot segments, encoded separators.
+    const classified = classifyHttp(normalized, ctx.index);
+    if (!classified.ok) return denyWith({ decision: 'deny', ...classified });
+    const intent = classified.intent;
+
+    // 4. Upgrades (WebSocket, h2c) are not relayed by this path (J1–J3).
+    if (normalized.headers.has('upgrade') || normalized.headers.has('http2-settings')) {
+      return denyWith({
+        decision: 'deny',
+        reason: 'upgrade_denied',
+        message: 'protocol upgrades are not granted on this URL',
+      });
+    }
+
+    // 5. Authorize and take the use, in one synchronous step.
+    const decision = authorizeHttp(intent, ctx.index, ctx.ledger, ctx.now(), ctx.loaded.expiresAtMs);
+    if (!decision.allow) {
+      const better = decision.reason === 'not_in_manifest' ? explainMiss(intent, ctx.index) : undefined;
+      return denyWith({ decision: 'deny', ...(better ?? decision) });
+    }
+    const grant = ctx.index.byId.get(decision.grantIds[0]!) as HttpGrant;
+    const grantIds = decision.grantIds;
+
+    // 6. Defense in depth: a credential never travels in clear without the unsafe switch (F1).
+    if (intent.scheme === 'http' && grant.inject && !grant.unsafeAllowPlainHttp) {
+      return denyWith({
+        decision: 'deny',
+        reason: 'scheme_denied',
+        message: 'this grant injects a credential and its URL is not https',
+        grantIds,
+      });
+    }
+
+    // 7. Resolve once; every answer must pass the floor; the checked address is dialled.
+    const dest = await resolveDestination(
+      normalized.host,
+      deps.resolver,
+      deps.floor,
+      grant.unsafeAllowPrivateAddress,
+    );
+    if (!dest.ok) return denyWith({ decision: 'deny', reason: dest.reason, message: dest.message, grantIds });
+
+    // 8. Body bound known up front.
+    const declared = Number(normalized.headers.get('content-length') ?? '0');
+    if (grant.maxBodyBytes !== undefined && declared > grant.maxBodyBytes) {
+      return denyWith({
+        decision: 'deny',
+        reason: 'body_too_large',
+        message: `the body is larger than the grant allows (${grant.maxBodyBytes} bytes)`,
+        grantIds,
+      });
+    }
+
+    // 9. The use and the decision are on disk before anything leaves (fail closed).
+    try {
+      await Promise.all([
+        ctx.ledger.persist(grantIds, id),
+        record({ decision: 'allow', reason: 'allowed', message: decision.message, grantIds }),
+      ]);
+    } catch {
+      return denyWith({
+        decision: 'error',
+        reason: 'audit_unavailable',
+        message: 'Errand cannot record this request, so it does not forward it',
+        grantIds,
+      });
+    }
+
+    // 10. The upstream request, from the normalized request only.
+    let injected: string | undefined;
+    try {
+      injected = deps.secrets.valueFor(grant);
+    } catch {
+      return denyWith({
+        decision: 'error',
+        reason: 'credentials_unavailable',
+        message: 'Errand has no credential for this grant',
+        grantIds,
+      });
+    }
+    const patterns = deps.secrets.patternsFor(grant);
+    const headers = buildUpstreamHeaders(normalized, grant, injected, authority);
+    const hasBody = normalized.headers.has('content-length') || normalized.headers.has('transfer-encoding');
+    const body = hasBody
+      ? grant.maxBodyBytes !== undefined
+        ? req.pipe(capBody(grant.maxBodyBytes))
+        : req
+      : undefined;
+    if (normalized.headers.has('expect')) res.writeContinue();
+    const path = `${intent.rawPath}${intent.rawQuery === '' ? '' : `?${intent.rawQuery}`}`;
+
+    // 11. Forward to the checked address; stream back, scrubbed when a secret was injected.
+    let bytesOut = 0;
+    let scrubbed = 0;
+    try {
+      const upstream = await deps.upstream.request(
+        { scheme: intent.scheme, host: intent.host, port: intent.port, address: dest.address },
+        { method: intent.method, path, headers, body },
+      );
+      upstreamInfo = { contacted: true, status: upstream.statusCode };
+      const out = agentResponseHeaders(upstream.headers, patterns);
+      const encoded = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase();
+      if (patterns.length > 0 && encoded !== 'identity') {
+        // A compressed echo cannot be scrubbed: refuse it rather than relay it blind.
+        upstream.body.destroy();
+        respondPlain(
+          req,
+          res,
+          'upstream_error',
+          'the API answered in a compressed form Errand cannot check',
+          id,
+        );
+        upstreamInfo = { ...upstreamInfo, refused: 'compressed response' };
+        await record(
+          { decision: 'error', reason: 'upstream_error', message: 'compressed response', grantIds },
+          'egress_result',
+        ).catch(() => undefined);
+        return;
+      }
+      if (patterns.length > 0) delete out['content-length'];
+      res.writeHead(upstream.statusCode, out);
+      const scrubber = patterns.length > 0 ? createScrubber(patterns) : undefined;
+      const source = scrubber ? upstream.body.pipe(scrubber) : upstream.body;
+      source.on('data', (c: Buffer) => {
+        bytesOut += c.length;
+      });
+      await new Promise<void>((resolve, reject) => {
+        source.pipe(res);
+        upstream.body.on('error', reject);
+        res.on('finish', resolve);
+        res.on('close', resolve);
+      });
+      scrubbed = scrubber?.replaced ?? 0;
+    } catch (error) {
+      const timedOut = /timeout/i.test(`${(error as Error).name} ${(error as { code?: string }).code ?? ''}`);
+      const reason: Reason = timedOut ? 'upstream_timeout' : 'upstream_error';
+      const message = timedOut ? 'the API did not answer in time' : 'the API could not be reached';
+      if (res.headersSent) res.destroy();
+      else respondPlain(req, res, reason, message, id);
+      await record({ decision: 'error', reason, message, grantIds }, 'egress_result').catch(() => undefined);
+      return;
+    }
+
+    // 12. The result record.
+    upstreamInfo = { ...upstreamInfo, bytes_out: bytesOut, ...(scrubbed > 0 ? { scrubbed } : {}) };
+    await record(
+      { decision: 'allow', reason: 'allowed', message: decision.message, grantIds },
+      'egress_result',
+    ).catch(() => undefined);
+  };
+}
+
+/** The host of a canonical grant URL (IPv6 without brackets). */
+export function hostOf(url: string): string {
+  const authority = /^https?:\/\/([^/?#]*)/.exec(url)?.[1] ?? '';
+  const host = authority.startsWith('[')
+    ? authority.slice(1, authority.indexOf(']'))
+    : authority.split(':')[0]!;
+  return host.toLowerCase();
+}
+
+/** `host:port` of a canonical grant URL, with the scheme's default port made explicit. */
+export function authorityOf(url: string): { scheme: 'http' | 'https'; host: string; port: number } {
+  const m = /^(https?):\/\/([^/?#]*)/.exec(url);
+  const scheme = m?.[1] === 'http' ? 'http' : 'https';
+  const authority = m?.[2] ?? '';
+  const portText = authority.startsWith('[')
+    ? authority.slice(authority.indexOf(']') + 2)
+    : authority.split(':')[1];
+  const port = portText ? Number(portText) : scheme === 'https' ? 443 : 80;
+  return { scheme, host: hostOf(url), port };
+}

@@ -1,0 +1,166 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import type { Reason } from '../errors.ts';
+import { LIMITS } from './limits.ts';
+import type { PodCa } from './pod-ca.ts';
+
+// TLS interception of a CONNECT tunnel to a host the manifest names. The first byte must open a TLS
+// handshake record (B10); the ClientHello's SNI must be the CONNECT host (B8: no leaf is minted for
+// any other name, and a missing SNI gets no certificate at all); ALPN offers http/1.1 only (A18).
+// The decrypted stream is served by an HTTP server of its own, configured like the listeners, whose
+// requests each go through the full pipeline (B13); the tunnel's authority travels with the socket.
+
+export interface Tunnel {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly aws: boolean;
+  readonly listener: 'connect' | 'transparent';
+}
+
+export const MITM_LIMITS = {
+  /** From the tunnel's 200 to a completed TLS handshake. */
+  handshakeTimeoutMs: 10_000,
+} as const;
+
+/** TLS record content type 22: handshake (RFC 8446 §5.1). */
+const TLS_HANDSHAKE = 0x16;
+
+export interface InterceptorOptions {
+  readonly ca: PodCa;
+  /** One decrypted request, with the tunnel it arrived in. */
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse, tunnel: Tunnel) => Promise<void>;
+  /** A tunnel that ended before any request could be read (recorded by the caller). */
+  readonly onRefused: (tunnel: Tunnel, reason: Reason, message: string) => void;
+  /** A parse error inside the tunnel, answered 400 here (recorded by the caller). */
+  readonly onClientError: (tunnel: Tunnel | undefined, code: string) => string;
+}
+
+export interface Interceptor {
+  /** Takes over the client side of an accepted CONNECT (after Errand's 200). */
+  intercept(socket: Duplex, head: Buffer, tunnel: Tunnel): void;
+  readonly server: Server;
+}
+
+export function createInterceptor(opts: InterceptorOptions): Interceptor {
+  const tunnels = new WeakMap<object, Tunnel>();
+  const server = createServer({
+    maxHeaderSize: LIMITS.maxHeaderBytes,
+    headersTimeout: LIMITS.headersTimeoutMs,
+    requestTimeout: 0,
+    keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
+    joinDuplicateHeaders: false,
+    requireHostHeader: true,
+    insecureHTTPParser: false,
+    rejectNonStandardBodyWrites: true,
+  });
+  server.maxHeadersCount = LIMITS.maxHeaderCount * 2;
+  server.setTimeout(LIMITS.idleTimeoutMs, (socket: Duplex) => socket.destroy());
+  const run = (req: IncomingMessage, res: ServerResponse) => {
+    const tunnel = tunnels.get(req.socket);
+    const fail = () => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('Errand internal error\n');
+    };
+    if (!tunnel) return fail();
+    opts.onRequest(req, res, tunnel).catch(fail);
+  };
+  server.on('request', run);
+  server.on('checkContinue', run);
+  server.on('checkExpectation', run);
+  // CONNECT inside an intercepted tunnel is never honoured (D10).
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const tunnel = tunnels.get(socket);
+    const id = opts.onClientError(tunnel, 'CONNECT in tunnel');
+    socket.end(
+      `HTTP/1.1 403 Forbidden\r\nx-egress-deny: not_in_manifest\r\nx-request-id: ${id}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+    );
+    void req;
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const id = opts.onClientError(tunnels.get(socket), error.code ?? 'error');
+    const reason = tooLarge ? 'header_too_large' : 'malformed_request';
+    const body = `Errand refused a malformed request (${reason})\nrequest id: ${id}\n`;
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: text/plain\r\nx-egress-deny: ${reason}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  const intercept = (socket: Duplex, head: Buffer, tunnel: Tunnel) => {
+    let refused = false;
+    const refuse = (reason: Reason, message: string) => {
+      if (refused) return;
+      refused = true;
+      opts.onRefused(tunnel, reason, message);
+      socket.destroy();
+    };
+    const timer = setTimeout(
+      () => refuse('timeout', 'no TLS handshake in time'),
+      MITM_LIMITS.handshakeTimeoutMs,
+    );
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.on('error', () => socket.destroy());
+
+    const start = (first: Buffer) => {
+      if (first.length === 0 || first[0] !== TLS_HANDSHAKE) {
+        refuse('malformed_request', 'the tunnel did not start with a TLS handshake');
+        return;
+      }
+      socket.unshift(first);
+      let sniSeen = false;
+      let secured = false;
+      const tls = new TLSSocket(socket, {
+        isServer: true,
+        ALPNProtocols: ['http/1.1'],
+        SNICallback: (servername, cb) => {
+          sniSeen = true;
+          const name = servername.toLowerCase().replace(/\.$/, '');
+          if (name !== tunnel.host) {
+            refuse('sni_mismatch', `the TLS server name is not ${tunnel.host}, the CONNECT host`);
+            cb(new Error('sni mismatch'), undefined);
+            return;
+          }
+          opts.ca.contextFor(name).then(
+            (context) => cb(context ? null : new Error('no certificate'), context),
+            (error: Error) => cb(error, undefined),
+          );
+        },
+      });
+      tls.on('error', () => {
+        if (!secured) {
+          if (sniSeen) refuse('malformed_request', 'the TLS handshake failed');
+          else refuse('sni_mismatch', `the TLS handshake has no server name; it must be ${tunnel.host}`);
+        }
+        tls.destroy();
+      });
+      tls.once('secure', () => {
+        secured = true;
+        clearTimeout(timer);
+        const name =
+          typeof tls.servername === 'string' ? tls.servername.toLowerCase().replace(/\.$/, '') : '';
+        if (name !== tunnel.host) {
+          refuse('sni_mismatch', 'the TLS server name is not the CONNECT host');
+          tls.destroy();
+          return;
+        }
+        tunnels.set(tls, tunnel);
+        server.emit('connection', tls);
+      });
+    };
+    if (head.length > 0) start(head);
+    else {
+      socket.once('data', (chunk: Buffer) => {
+        socket.pause();
+        start(chunk);
+      });
+    }
+  };
+  return { intercept, server };
+}
