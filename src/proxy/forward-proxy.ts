@@ -227,7 +227,9 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     const target = req.url ?? '';
     socket.on('error', () => socket.destroy());
     // 1. Bounds and the deadline before anything else.
-    if (req.httpVersion !== '1.1')
+    // Python's http.client (urllib3, requests, botocore) sends its CONNECT as HTTP/1.0: accepted, a
+    // CONNECT has no body whose framing could be read two ways.
+    if (req.httpVersion !== '1.1' && req.httpVersion !== '1.0')
       return refuseConnect(socket, id, 'malformed_request', 'CONNECT must be HTTP/1.1', target);
     if (open.size >= maxTunnels)
       return refuseConnect(socket, id, 'resource_limit', 'too many open tunnels; retry later', target);
