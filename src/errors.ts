@@ -69,6 +69,9 @@ export const ERRORS = {
     text: 'the OAuth tokens and the DPoP key were wiped (Errand is shutting down)',
   },
   ERR_OAUTH_TARGET: { status: 500, text: 'the request is not one the OAuth token of the grant is for' },
+  // Audit log and use journal (src/audit, src/authorize/use-ledger.ts): Errand does not serve without them.
+  ERR_AUDIT_UNAVAILABLE: { status: 503, text: 'the audit log cannot be written' },
+  ERR_STATE_UNAVAILABLE: { status: 503, text: 'the use journal in the state directory cannot be written' },
   // CLI usage.
   ERR_USAGE: { status: 400, text: 'invalid command line' },
   ERR_CONFIG: { status: 400, text: 'invalid configuration' },

@@ -1,6 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DurableAppender } from '../audit/durable-appender.ts';
+import { ErrandError } from '../errors.ts';
 import type { Uses } from '../manifest/types.ts';
 
 // Use counters that survive a crash or restart of Errand within the pod. A use is taken in memory
@@ -40,21 +41,39 @@ export class UseLedger {
     manifestSha256: string,
     limits: readonly GrantLimit[],
   ): Promise<UseLedger> {
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const file = join(stateDir, `uses-${manifestSha256.slice(0, 32)}.journal`);
+    const unavailable = (error: unknown) =>
+      new ErrandError(
+        'ERR_STATE_UNAVAILABLE',
+        `${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+        {
+          cause: error,
+        },
+      );
     let text = '';
+    let journal: DurableAppender;
     try {
-      text = await readFile(file, 'utf8');
+      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      journal = await DurableAppender.open(file);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      throw unavailable(error);
     }
     const used = replayJournal(
       text,
       limits.map((g) => g.id),
     );
-    const journal = await DurableAppender.open(file);
     // Close a torn line first, or the next record would be glued to it and lost on the next replay.
-    if (text !== '' && !text.endsWith('\n')) await journal.append('');
+    try {
+      if (text !== '' && !text.endsWith('\n')) await journal.append('');
+    } catch (error) {
+      await journal.close().catch(() => undefined);
+      throw unavailable(error);
+    }
     return new UseLedger(limits, used, journal);
   }
 

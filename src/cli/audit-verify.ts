@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { verifyAuditText } from '../audit/verify.ts';
+import { describeTears, verifyAuditText } from '../audit/verify.ts';
 import type { Command } from './io.ts';
 
 export const auditVerifyCommand: Command = async (argv, io) => {
@@ -16,11 +16,11 @@ export const auditVerifyCommand: Command = async (argv, io) => {
   }
   const result = verifyAuditText(text);
   if (result.ok) {
-    io.stdout(`${argv[0]}: chain verified, ${result.records} records\n`);
+    io.stdout(`${argv[0]}: chain verified, ${result.records} records\n${describeTears(result.tears)}`);
     return 0;
   }
   io.stdout(
-    `${argv[0]}:${result.line}: chain broken: ${result.problem} (${result.records} records verified before it)\n`,
+    `${argv[0]}:${result.line}: chain broken: ${result.problem} (${result.records} records verified before it)\n${describeTears(result.tears)}`,
   );
   return 1;
 };

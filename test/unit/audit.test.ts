@@ -19,7 +19,7 @@ const writeLog = async (dir: string, n: number) => {
     now: () => 0,
   });
   for (let i = 0; i < n; i++)
-    await log.write({ manifest_sha256: SHA, event: 'egress_decision', decision: i % 2 ? 'deny' : 'allow' });
+    await log.write({ manifest_sha256: SHA, event: 'egress_decision', decision: i % 2 ? 'allow' : 'deny' });
   await log.close();
   return { file, echoed };
 };
@@ -30,10 +30,11 @@ t.test('records chain and verify; the echo is the same line', async (t) => {
   const { file, echoed } = await writeLog(dir, 5);
   const text = await readFile(file, 'utf8');
   t.equal(text, `${echoed.join('\n')}\n`);
-  t.same(verifyAuditText(text), { ok: true, records: 5 });
+  // Every run opens with an audit_opened record: 5 + 1.
+  t.same(verifyAuditText(text), { ok: true, records: 6 });
   const c = captureIo();
   t.equal(await main(['audit', 'verify', file], c.io), 0);
-  t.equal(c.out(), `${file}: chain verified, 5 records\n`);
+  t.equal(c.out(), `${file}: chain verified, 6 records\n`);
 });
 
 t.test('a removed, edited or reordered record is found, with its line', async (t) => {
@@ -66,7 +67,8 @@ t.test('a restarted log continues the chain from the last line on disk', async (
   const log = await AuditLog.open({ file, manifestSha256: SHA, lastLine: last });
   await log.write({ event: 'started' });
   await log.close();
-  t.same(verifyAuditText(await readFile(file, 'utf8')), { ok: true, records: 3 });
+  // Two runs, each opened by its own record: 1 + 2 + 1 + 1.
+  t.same(verifyAuditText(await readFile(file, 'utf8')), { ok: true, records: 5 });
 });
 
 t.test('a log that cannot be written rejects, and stays failed (callers fail closed)', async (t) => {
