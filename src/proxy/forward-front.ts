@@ -38,8 +38,15 @@ function checkCommon(req: IncomingMessage): FrontResult | Map<string, string> {
   if (req.httpVersion !== '1.1')
     return deny('version_not_supported', `HTTP/${req.httpVersion} is not supported; use HTTP/1.1`);
   const method = req.method ?? '';
-  if (!TOKEN.test(method) || !METHODS.has(method))
-    return deny('malformed_request', `method ${method.slice(0, 16)} is not allowed`);
+  if (!TOKEN.test(method)) return deny('malformed_request', 'the method is not a token');
+  if (!METHODS.has(method)) {
+    return deny(
+      'not_in_manifest',
+      method === 'TRACE' || method === 'TRACK'
+        ? `${method} echoes the request, injected credentials included; it is never granted`
+        : `method ${method.slice(0, 16)} is never granted`,
+    );
+  }
   const headers = headerMap(req.rawHeaders);
   if (typeof headers === 'string')
     return deny('ambiguous_framing', `header ${headers} appears more than once`);

@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Reason } from '../errors.ts';
+import { REASONS, type Reason } from '../errors.ts';
 import { createAwsEndpointHandler } from './aws-endpoint.ts';
 import { type ProxyHosts, planConnect, proxyHostsOf } from './connect.ts';
 import type { SidecarContext } from './context.ts';
 import { createDestinationFloor, type DestinationFloor } from './destinations.ts';
 import { type Dialer, type Resolver, resolveDestination } from './dns.ts';
 import { normalizeProxyRequest, normalizeTunnelRequest } from './forward-front.ts';
+import { parseAuthority } from './front.ts';
 import { createHttpGrantHandler, respondPlain } from './http-grant.ts';
 import { createPinnedUpstream } from './http-upstream.ts';
 import type { InjectSecrets } from './inject.ts';
@@ -43,6 +44,7 @@ export interface ForwardProxyOptions {
 export interface ForwardProxy {
   readonly port: number;
   readonly hosts: ProxyHosts;
+  readonly ca: PodCa;
   /** Open tunnels (intercepted and blind). */
   tunnels(): number;
   /** Tears down every open tunnel (the task deadline). */
@@ -52,6 +54,9 @@ export interface ForwardProxy {
 
 const STATUS_TEXT: Partial<Record<number, string>> = {
   400: 'Bad Request',
+  421: 'Misdirected Request',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
   403: 'Forbidden',
   408: 'Request Timeout',
   429: 'Too Many Requests',
@@ -195,7 +200,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
   });
 
   const refuseConnect = (socket: Duplex, id: string, reason: Reason, message: string, target: string) => {
-    const status = reason === 'resource_limit' ? 429 : reason === 'malformed_request' ? 400 : 403;
+    const status: number = REASONS[reason].status;
     const body = `Errand denied this CONNECT (${reason}): ${message}\nrequest id: ${id}\n`;
     if (socket.writable) {
       socket.end(
@@ -242,8 +247,21 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
         target,
       );
 
-    // 2. What may this CONNECT open, from the manifest alone (no DNS yet).
+    // 2. What may this CONNECT open, from the manifest alone (no DNS yet). A Host header, when sent,
+    //    must name the same authority (B11): two destinations in one request are refused.
     const plan = planConnect(target, hosts, floor);
+    const hostHeader = req.headers.host;
+    if (plan.kind !== 'deny' && hostHeader !== undefined) {
+      const named = parseAuthority(hostHeader);
+      if (!named || named.host !== plan.host || (named.port ?? 443) !== plan.port)
+        return refuseConnect(
+          socket,
+          id,
+          'bad_host',
+          'the Host header names another authority than CONNECT',
+          target,
+        );
+    }
     if (plan.kind === 'deny') return refuseConnect(socket, id, plan.reason, plan.message, target);
     track(socket);
     (socket as Socket).setTimeout(FORWARD_LIMITS.tunnelIdleMs, () => socket.destroy());
@@ -324,6 +342,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
   return {
     port: server.port,
     hosts,
+    ca: opts.ca,
     tunnels: () => open.size,
     closeTunnels() {
       for (const s of open) s.destroy();

@@ -53,6 +53,9 @@ const FRAMING_BROKEN: ReadonlySet<Reason> = new Set([
   'body_too_large',
 ]);
 
+/** Largest unread body drained after a deny instead of closing the connection. */
+const DRAIN_LIMIT = 64 * 1024;
+
 /** Writes a plain-text deny; closes the connection when the request's framing cannot be trusted. */
 export function respondPlain(
   req: IncomingMessage,
@@ -62,7 +65,13 @@ export function respondPlain(
   id: string,
 ): void {
   const r = plainErrorResponse(reason, message, id);
-  const close = FRAMING_BROKEN.has(reason) || reason === 'upgrade_denied' || !req.complete;
+  // A small unread body is drained so the connection stays usable; a large or chunked one is not
+  // worth reading: the connection is closed instead (A11).
+  const unread =
+    !req.complete &&
+    (req.headers['transfer-encoding'] !== undefined ||
+      Number(req.headers['content-length'] ?? 0) > DRAIN_LIMIT);
+  const close = FRAMING_BROKEN.has(reason) || reason === 'upgrade_denied' || unread;
   if (!res.headersSent) {
     res.writeHead(r.status, {
       ...r.headers,

@@ -13,6 +13,8 @@ import type { HttpGrant, Manifest, Passthrough } from '../../src/manifest/types.
 import type { Dialer, Resolver } from '../../src/proxy/dns.ts';
 import { type SessionCredentials, type Sidecar, startSidecar } from '../../src/sidecar.ts';
 import { httpGrant } from './manifests.ts';
+import { type RawResult, rawExchange } from './raw-http.ts';
+import { type RecordingUpstream, startRecordingUpstream } from './recording-upstream.ts';
 import { inMinutes, staticCredentials } from './sidecar.ts';
 
 // The forward proxy under test: an in-process sidecar with the proxy on a free loopback port, a
@@ -205,7 +207,13 @@ export interface ForwardHarness {
   readonly bundleFile: string;
   readonly net: TestNetwork;
   readonly upstream: TlsUpstream;
+  /** A plain-http upstream for api.acme.test:80 (grants with unsafeAllowPlainHttp). */
+  readonly plain: RecordingUpstream;
   readonly testCa: TestCa;
+  /** Exact bytes to the proxy listener. */
+  raw(payload: string | Buffer | (string | Buffer)[], opts?: { idleMs?: number }): Promise<RawResult>;
+  /** Asserts the §0.3 oracle: no upstream request, nothing dialled (and, unless allowed, nothing resolved). */
+  nothingReached(t: Test, opts?: { resolvedOk?: boolean }): void;
   auditRecords(): Promise<Record<string, unknown>[]>;
   /** Decision reasons of the audit, in order (after a short settle). */
   reasons(): Promise<string[]>;
@@ -257,9 +265,11 @@ export async function forwardHarness(
   const dir = await mkdtemp(join(tmpdir(), 'errand-forward-'));
   const testCa = await createTestCa();
   const upstream = await startTlsUpstream(testCa, opts.upstreamNames ?? [API_HOST]);
+  const plain = await startRecordingUpstream();
   const net = createTestNetwork();
   net.names.set(API_HOST, [PUBLIC_TEST_ADDRESS]);
   net.routes.set(`${PUBLIC_TEST_ADDRESS}:443`, upstream.port);
+  net.routes.set(`${PUBLIC_TEST_ADDRESS}:80`, plain.port);
   await writeFile(join(dir, 'acme-token'), `${SECRET}\n`, { mode: 0o600 });
   const auditFile = join(dir, 'audit.jsonl');
   const text = JSON.stringify(manifest);
@@ -287,6 +297,7 @@ export async function forwardHarness(
   t.teardown(async () => {
     await sidecar.stop();
     await upstream.close();
+    await plain.close();
     await rm(dir, { recursive: true, force: true });
   });
   const auditRecords = async () =>
@@ -303,8 +314,15 @@ export async function forwardHarness(
     bundleFile: join(dir, 'ca', 'ca-bundle.pem'),
     net,
     upstream,
+    plain,
     testCa,
     auditRecords,
+    raw: (payload, o) => rawExchange(sidecar.proxyPort!, payload, o),
+    nothingReached(t, o = {}) {
+      t.equal(upstream.requests.length + plain.requests.length, 0, 'no upstream saw a request');
+      t.same(net.dialed, [], 'nothing was dialled');
+      if (!o.resolvedOk) t.same(net.resolved, [], 'no name was resolved');
+    },
     async reasons() {
       await new Promise((r) => setTimeout(r, 50));
       return (await auditRecords())
@@ -406,3 +424,22 @@ export function tunnelExchange(
     socket.once('close', () => finish(true));
   });
 }
+
+/** One request as exact bytes (for tunnels and the proxy listener). `host: null` sends no Host. */
+export const httpRequest = (
+  method: string,
+  target: string,
+  opts: { host?: string | null; headers?: string[]; body?: string } = {},
+): string =>
+  [
+    `${method} ${target} HTTP/1.1`,
+    ...(opts.host === null ? [] : [`Host: ${opts.host ?? API_HOST}`]),
+    ...(opts.headers ?? []),
+    ...(opts.body !== undefined ? [`Content-Length: ${Buffer.byteLength(opts.body)}`] : []),
+    '',
+    opts.body ?? '',
+  ].join('\r\n');
+
+/** The x-egress-deny reasons in a raw answer, in order. */
+export const denyReasons = (text: string): string[] =>
+  [...text.matchAll(/x-egress-deny: (\S+)/gi)].map((m) => m[1]!);
