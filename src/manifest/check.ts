@@ -9,7 +9,16 @@ import { checkGrantUrl } from './http-url.ts';
 import { createIamCatalog, type IamAction, type IamCatalog, suggest } from './iam-actions.ts';
 import type { Position } from './positions.ts';
 import { createSchemaValidator, type SchemaValidator, show } from './schema.ts';
-import type { AwsGrant, HttpGrant, LoadedManifest, Manifest, Passthrough, Uses } from './types.ts';
+import type {
+  AwsGrant,
+  HttpGrant,
+  LoadedManifest,
+  Manifest,
+  OAuthInject,
+  OAuthTokenType,
+  Passthrough,
+  Uses,
+} from './types.ts';
 
 /** Longest a manifest may live: the STS role session ceiling (DurationSeconds max 43,200 s). */
 export const MAX_MANIFEST_TTL_MS = 12 * 60 * 60 * 1000;
@@ -168,6 +177,8 @@ const UNINJECTABLE_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 const SECRET_PLACEHOLDER = /\$\{secret:([^}]*)\}/g;
+/** Bound on the serialized RFC 9396 authorization_details a grant may ask for. */
+export const MAX_AUTHORIZATION_DETAILS_CHARS = 4096;
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 function checkSemantics(value: unknown, now: number, iam: IamCatalog, review: boolean): Finding[] {
@@ -583,6 +594,18 @@ function checkHttpGrant(grant: Obj, path: string, add: Add): void {
       'inject an authentication header such as Authorization',
     );
   }
+  const oauth = asObj(inject?.['oauth']);
+  if (oauth !== undefined) {
+    if (header !== undefined && inject?.['value'] === undefined) {
+      add(
+        'ERR_MANIFEST_INVALID',
+        `${path}/inject/header`,
+        'with inject.oauth, Errand sends the token in Authorization (and the DPoP proof in DPoP) itself',
+        'remove inject.header',
+      );
+    }
+    checkOAuth(oauth, `${path}/inject/oauth`, url, add);
+  }
   const value = asStr(inject?.['value']);
   if (value !== undefined) {
     const names = [...value.matchAll(SECRET_PLACEHOLDER)].map((x) => x[1]!);
@@ -603,6 +626,102 @@ function checkHttpGrant(grant: Obj, path: string, add: Add): void {
       );
     }
   }
+}
+
+/** The `inject.oauth` checks a schema cannot express: canonical URLs, the token's resource on the
+ *  grant's own origin (a token for another API is not this grant's), bounded authorization details. */
+function checkOAuth(oauth: Obj, path: string, grantUrl: string | undefined, add: Add): void {
+  const tokenEndpoint = asStr(oauth['tokenEndpoint']);
+  if (tokenEndpoint?.startsWith('https://')) {
+    for (const problem of checkGrantUrl(tokenEndpoint, false)) {
+      add('ERR_MANIFEST_INVALID', `${path}/tokenEndpoint`, problem.message, problem.fix);
+    }
+  }
+  // RFC 8414 §2: an issuer identifier is an https URL with no query or fragment. It is compared
+  // byte for byte by the server, so it is kept exactly as written (no canonical form is imposed).
+  const issuer = asStr(oauth['issuer']);
+  if (issuer?.startsWith('https://')) {
+    const url = URL.canParse(issuer) ? new URL(issuer) : undefined;
+    if (url === undefined || /[?#]/.test(issuer) || url.username !== '' || url.password !== '') {
+      add(
+        'ERR_MANIFEST_INVALID',
+        `${path}/issuer`,
+        'the issuer must be an https URL without user information, query or fragment (RFC 8414 section 2)',
+        'write the issuer exactly as the authorization server publishes it',
+      );
+    }
+  }
+  // RFC 8707 §2: the resource is an absolute URI without a fragment; Errand also keeps it on the
+  // grant's origin, so the token cannot be asked for on behalf of another API.
+  const resource = asStr(oauth['resource']);
+  if (resource !== undefined && /^https?:\/\//.test(resource)) {
+    const problems = checkGrantUrl(resource, false);
+    for (const problem of problems)
+      add('ERR_MANIFEST_INVALID', `${path}/resource`, problem.message, problem.fix);
+    const grantOrigin =
+      grantUrl !== undefined && URL.canParse(grantUrl) ? new URL(grantUrl).origin : undefined;
+    if (problems.length === 0 && grantOrigin !== undefined && new URL(resource).origin !== grantOrigin) {
+      add(
+        'ERR_MANIFEST_INVALID',
+        `${path}/resource`,
+        `the token would be for ${show(new URL(resource).origin)}, but the grant calls ${show(grantOrigin)}`,
+        `use a resource on ${grantOrigin}, or leave resource out (it defaults to ${grantOrigin})`,
+      );
+    }
+  }
+  const details = oauth['authorizationDetails'];
+  if (Array.isArray(details) && JSON.stringify(details).length > MAX_AUTHORIZATION_DETAILS_CHARS) {
+    add(
+      'ERR_MANIFEST_INVALID',
+      `${path}/authorizationDetails`,
+      `authorizationDetails is longer than ${MAX_AUTHORIZATION_DETAILS_CHARS} characters once serialized`,
+      'ask for the details this one grant needs',
+    );
+  }
+  const subject = asStr(oauth['subjectToken']);
+  if (subject !== undefined && subject === asStr(oauth['actorToken'])) {
+    add(
+      'ERR_MANIFEST_INVALID',
+      `${path}/actorToken`,
+      "the actor token is Errand's own workload identity; it cannot be the user's subject token",
+      'name the file that holds the workload identity token, or leave actorToken out',
+    );
+  }
+  if (subject !== undefined && subject === asStr(oauth['clientKey'])) {
+    add(
+      'ERR_MANIFEST_INVALID',
+      `${path}/clientKey`,
+      "the client key is Errand's private key; it cannot be the user's subject token",
+      'name the file that holds the private key',
+    );
+  }
+}
+
+const tokenTypeOf = (v: unknown, fallback: OAuthTokenType): OAuthTokenType =>
+  v === 'access_token' || v === 'jwt' || v === 'id_token' ? v : fallback;
+
+function buildOAuth(o: Obj, grantUrl: string): OAuthInject {
+  const str = (key: string) => asStr(o[key]);
+  const optional = <K extends string>(key: K, value: string | undefined) =>
+    value !== undefined ? ({ [key]: value } as Record<K, string>) : {};
+  const details = o['authorizationDetails'];
+  return {
+    tokenEndpoint: str('tokenEndpoint')!,
+    ...optional('issuer', str('issuer')),
+    clientId: str('clientId')!,
+    clientKey: str('clientKey')!,
+    subjectToken: str('subjectToken')!,
+    subjectTokenType: tokenTypeOf(o['subjectTokenType'], 'access_token'),
+    ...optional('actorToken', str('actorToken')),
+    actorTokenType: tokenTypeOf(o['actorTokenType'], 'jwt'),
+    ...optional('audience', str('audience')),
+    resource: str('resource') ?? new URL(grantUrl).origin,
+    ...optional('scope', str('scope')),
+    ...(Array.isArray(details)
+      ? { authorizationDetails: structuredClone(details) as Record<string, unknown>[] }
+      : {}),
+    dpop: o['dpop'] !== false,
+  };
 }
 
 const usesOf = (v: unknown): Uses => (v === 'unlimited' ? 'unlimited' : typeof v === 'number' ? v : 1);
@@ -630,10 +749,12 @@ function buildManifest(source: Obj): Manifest {
   const httpGrants = (g: Obj): HttpGrant => {
     const inject = asObj(g['inject']);
     const value = asStr(inject?.['value']);
+    const oauth = asObj(inject?.['oauth']);
+    const url = (g['url'] ?? g['urlPattern']) as string;
     return {
       id: g['id'] as string,
       method: g['method'] as string,
-      url: (g['url'] ?? g['urlPattern']) as string,
+      url,
       pattern: g['urlPattern'] !== undefined,
       uses: usesOf(g['uses']),
       ...(inject !== undefined && value !== undefined
@@ -645,6 +766,7 @@ function buildManifest(source: Obj): Manifest {
             },
           }
         : {}),
+      ...(oauth !== undefined ? { oauth: buildOAuth(oauth, url) } : {}),
       websocket: g['websocket'] === true,
       unsafeAllowPlainHttp: g['unsafeAllowPlainHttp'] === true,
       unsafeAllowPrivateAddress: g['unsafeAllowPrivateAddress'] === true,

@@ -50,6 +50,12 @@ const ALTERNATIVES: readonly { readonly path: RegExp; readonly message: string; 
     fix: 'use url for one exact URL; urlPattern only when a path segment varies',
   },
   {
+    path: /^\/http\/grants\/\d+\/inject$/,
+    message:
+      'inject needs either header and value (a secret from the secrets directory) or oauth (a token Errand obtains), not both',
+    fix: 'write header and value, or oauth',
+  },
+  {
     path: /^\/http$/,
     message: 'the http section is empty',
     fix: 'add grants or passthrough, or remove the http section',

@@ -29,6 +29,38 @@ export interface InjectSecret {
   readonly secret: string;
 }
 
+/** Token types an OAuth token file may hold (RFC 8693 §3, urn:ietf:params:oauth:token-type:*). */
+export type OAuthTokenType = 'access_token' | 'jwt' | 'id_token';
+
+/** An access token Errand obtains for one HTTP grant: OAuth 2.0 Token Exchange (RFC 8693) of the
+ *  user's token, client authentication with private_key_jwt (RFC 7523), optionally bound to
+ *  Errand's in-memory key with DPoP (RFC 9449). Secrets are named, never held, here. */
+export interface OAuthInject {
+  /** Canonical https URL. */
+  readonly tokenEndpoint: string;
+  /** When set, the audience of the client assertion (else the token endpoint). */
+  readonly issuer?: string;
+  readonly clientId: string;
+  /** Secret name: Errand's private key (PEM PKCS#8 or JWK). */
+  readonly clientKey: string;
+  /** Secret name: the user's token, exchanged as subject_token. */
+  readonly subjectToken: string;
+  readonly subjectTokenType: OAuthTokenType;
+  /** Secret name: Errand's workload identity token, sent as actor_token. */
+  readonly actorToken?: string;
+  readonly actorTokenType: OAuthTokenType;
+  /** RFC 8693 audience: a logical name of the API. */
+  readonly audience?: string;
+  /** RFC 8707 resource indicator: the grant URL's origin unless the manifest names a URL on it. */
+  readonly resource: string;
+  /** Space-separated scope tokens (RFC 6749 §3.3). */
+  readonly scope?: string;
+  /** RFC 9396 authorization_details, as written. */
+  readonly authorizationDetails?: readonly Readonly<Record<string, unknown>>[];
+  /** Sender-constrain the token with DPoP (default true). */
+  readonly dpop: boolean;
+}
+
 export interface HttpGrant {
   readonly id: string;
   readonly method: string;
@@ -38,6 +70,8 @@ export interface HttpGrant {
   readonly pattern: boolean;
   readonly uses: Uses;
   readonly inject?: InjectSecret;
+  /** Source `inject.oauth`: the credential is an OAuth token Errand obtains (never with `inject`). */
+  readonly oauth?: OAuthInject;
   readonly websocket: boolean;
   /** Loudly named escape hatches; both off by default. */
   readonly unsafeAllowPlainHttp: boolean;

@@ -659,7 +659,7 @@ t.test('unknown keys are refused at every level, with a did-you-mean when one is
         m.http.grants[0].inject.secret = 'x';
       },
       path: '/http/grants/0/inject/secret',
-      fix: 'allowed keys here: header, value',
+      fix: 'allowed keys here: header, value, oauth',
     },
     {
       name: 'passthrough',
