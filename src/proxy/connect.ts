@@ -99,6 +99,15 @@ export function planConnect(target: string, hosts: ProxyHosts, floor: Destinatio
     };
   }
   const { host, port } = parsed;
+  // Literals on the always-closed part of the floor (metadata, link-local, multicast, …) are refused
+  // before the manifest is even read: no grant can open them.
+  if (isIP(host) !== 0 && !floor.permits(host, true)) {
+    return {
+      kind: 'deny',
+      reason: 'dest_ip_denied',
+      message: `${host} is a ${floor.classify(host).replace('_', '-')} address, which Errand never connects to`,
+    };
+  }
   const k = key(host, port);
   if (hosts.passthrough.has(k)) return { kind: 'passthrough', host, port };
   if (hosts.grantAuthorities.has(k)) return { kind: 'intercept', host, port, aws: false };

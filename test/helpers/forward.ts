@@ -317,7 +317,7 @@ export async function forwardHarness(
     plain,
     testCa,
     auditRecords,
-    raw: (payload, o) => rawExchange(sidecar.proxyPort!, payload, o),
+    raw: (payload, o) => rawExchange(sidecar.proxyPort!, payload, { idleMs: 400, ...o }),
     nothingReached(t, o = {}) {
       t.equal(upstream.requests.length + plain.requests.length, 0, 'no upstream saw a request');
       t.same(net.dialed, [], 'nothing was dialled');
