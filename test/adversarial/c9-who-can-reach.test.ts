@@ -21,5 +21,6 @@ t.test('loopback only', async (t) => {
   t.notOk(await reachable('127.0.0.2', h.proxyPort), 'another loopback address does not');
   t.notOk(await reachable('::1', h.proxyPort), 'IPv6 loopback does not');
   const started = (await h.auditRecords()).find((r) => r['event'] === 'sidecar_started');
-  t.match((started?.['listeners'] as Record<string, string>)['forward'], /^127\.0\.0\.1:\d+$/);
+  const listeners = (started?.['listeners'] ?? {}) as Record<string, string>;
+  t.match(listeners['forward'], /^127\.0\.0\.1:\d+$/);
 });
