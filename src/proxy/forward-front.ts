@@ -76,6 +76,9 @@ function splitTarget(
 ): { rawPath: string; rawQuery: string; query: (readonly [string, string])[] } | FrontResult {
   if (!target.startsWith('/') || !TARGET_CHARS.test(target) || target.includes('#'))
     return deny('malformed_request', 'the request-target must be a path without a fragment');
+  // WHATWG URL reads a backslash as a slash; RFC 3986 does not allow it unencoded (D2).
+  if (target.includes('\\'))
+    return deny('malformed_request', 'a backslash is not allowed in the request-target');
   const q = target.indexOf('?');
   const rawPath = q === -1 ? target : target.slice(0, q);
   const rawQuery = q === -1 ? '' : target.slice(q + 1);

@@ -374,7 +374,7 @@ export function tunnelExchange(
     };
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(false), opts.idleMs ?? 1500);
+      timer = setTimeout(() => finish(false), opts.idleMs ?? 500);
     };
     const parts = Array.isArray(payload) ? payload : [payload];
     socket.once('connect', () => {
