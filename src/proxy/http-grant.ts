@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Transform } from 'node:stream';
 import { authorizeHttp } from '../authorize/authorize.ts';
-import type { Reason } from '../errors.ts';
+import type { OAuthCredentials } from '../credentials/oauth/oauth-credentials.ts';
+import { sendWithOAuth } from '../credentials/oauth/proxy-send.ts';
+import { ErrandError, type Reason } from '../errors.ts';
 import type { HttpGrant } from '../manifest/types.ts';
 import { plainErrorResponse } from './aws-errors.ts';
 import type { SidecarContext } from './context.ts';
@@ -32,6 +34,8 @@ export interface HttpGrantDeps {
   readonly resolver: Resolver;
   readonly floor: DestinationFloor;
   readonly upstream: PinnedUpstream;
+  /** Tokens and DPoP proofs for grants with inject.oauth (docs/oauth.md). */
+  readonly oauth?: OAuthCredentials;
 }
 
 interface Outcome {
@@ -188,7 +192,7 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
     const grantIds = decision.grantIds;
 
     // 6. Defense in depth: a credential never travels in clear without the unsafe switch (F1).
-    if (intent.scheme === 'http' && grant.inject && !grant.unsafeAllowPlainHttp) {
+    if (intent.scheme === 'http' && (grant.inject || grant.oauth) && !grant.unsafeAllowPlainHttp) {
       return denyWith({
         decision: 'deny',
         reason: 'scheme_denied',
@@ -244,7 +248,7 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
         grantIds,
       });
     }
-    const patterns = deps.secrets.patternsFor(grant);
+    let patterns = deps.secrets.patternsFor(grant);
     const headers = buildUpstreamHeaders(normalized, grant, injected, authority);
     const hasBody = normalized.headers.has('content-length') || normalized.headers.has('transfer-encoding');
     const body = hasBody
@@ -259,15 +263,32 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
     let bytesOut = 0;
     let scrubbed = 0;
     try {
-      const upstream = await deps.upstream.request(
-        { scheme: intent.scheme, host: intent.host, port: intent.port, address: dest.address },
-        { method: intent.method, path, headers, body },
-      );
+      const destination = {
+        scheme: intent.scheme,
+        host: intent.host,
+        port: intent.port,
+        address: dest.address,
+      };
+      const request = { method: intent.method, path, headers, body };
+      // An OAuth grant: Errand's token and a fresh DPoP proof for exactly this request, with one
+      // nonce retry inside this one use (src/credentials/oauth, SECURITY-CASES F5).
+      const sent =
+        grant.oauth !== undefined && deps.oauth !== undefined
+          ? await sendWithOAuth(deps.oauth, grant, intent, request, (r) =>
+              deps.upstream.request(destination, r),
+            )
+          : undefined;
+      if (sent !== undefined) {
+        patterns = sent.patterns;
+        if (sent.nonceRetry) upstreamInfo = { ...upstreamInfo, dpop_nonce_retry: true };
+      }
+      const upstream = sent?.result ?? (await deps.upstream.request(destination, request));
       upstreamInfo = { contacted: true, status: upstream.statusCode };
       const out = agentResponseHeaders(upstream.headers, patterns);
       const encoded = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase();
       if (patterns.length > 0 && encoded !== 'identity') {
         // A compressed echo cannot be scrubbed: refuse it rather than relay it blind.
+        upstream.body.on('error', () => undefined);
         upstream.body.destroy();
         respondPlain(
           req,
@@ -298,6 +319,22 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
       });
       scrubbed = scrubber?.replaced ?? 0;
     } catch (error) {
+      if (error instanceof ErrandError && !res.headersSent) {
+        // No credential for this grant (exchange refused, server unreachable, deadline): nothing
+        // was sent upstream; the detail goes to the audit only.
+        const reason: Reason =
+          error.code === 'ERR_OAUTH_EXPIRED' ? 'manifest_expired' : 'credentials_unavailable';
+        const message =
+          reason === 'manifest_expired'
+            ? 'this task has ended (its manifest expired); no call is allowed any more'
+            : 'Errand could not obtain the credential for this grant';
+        respondPlain(req, res, reason, message, id);
+        await record(
+          { decision: 'error', reason, message: `${message}: ${error.message}`, grantIds },
+          'egress_result',
+        ).catch(() => undefined);
+        return;
+      }
       const timedOut = /timeout/i.test(`${(error as Error).name} ${(error as { code?: string }).code ?? ''}`);
       const reason: Reason = timedOut ? 'upstream_timeout' : 'upstream_error';
       const message = timedOut ? 'the API did not answer in time' : 'the API could not be reached';
