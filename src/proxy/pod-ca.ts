@@ -1,5 +1,5 @@
 // @peculiar/x509 resolves its algorithm registry through tsyringe, which needs the Reflect
-// metadata polyfill loaded first (docs/decisions/0001-x509-library.md).
+// metadata polyfill loaded first (docs/decisions/x509-library.md).
 import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
