@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { AuditLog } from './audit/audit-log.ts';
 import { indexGrants } from './authorize/authorize.ts';
 import { UseLedger } from './authorize/use-ledger.ts';
+import { createOAuthCredentials, type OAuthCredentials } from './credentials/oauth/oauth-credentials.ts';
+import { type ClosableTokenTransport, createTokenTransport } from './credentials/oauth/token-transport.ts';
 import type { LoadedManifest } from './manifest/types.ts';
 import type { HostPort } from './ops/config.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
@@ -143,9 +145,22 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   // the injected secrets read once, then the listener.
   let forward: ForwardProxy | undefined;
   let caPem: string | undefined;
+  let oauth: OAuthCredentials | undefined;
+  let tokenTransport: ClosableTokenTransport | undefined;
   if (opts.proxyListen) {
     try {
       const secrets = await loadInjectSecrets(m, opts.secretsDir);
+      // OAuth grants: files checked and the DPoP key made now; tokens are exchanged on first use.
+      if ((m.http?.grants ?? []).some((g) => g.oauth !== undefined)) {
+        tokenTransport = createTokenTransport(opts.upstreamCa ? { ca: opts.upstreamCa } : {});
+        oauth = createOAuthCredentials({
+          loaded: opts.loaded,
+          secretsDir: opts.secretsDir,
+          transport: tokenTransport.post,
+          now,
+        });
+        await oauth.start();
+      }
       const hosts = proxyHostsOf(m);
       const names = [...hosts.grantAuthorities].map((a) => a.replace(/:[0-9]+$/, ''));
       const ca = await createPodCa({
@@ -161,11 +176,14 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         port: opts.proxyListen.port,
         ca,
         secrets,
+        ...(oauth !== undefined ? { oauth } : {}),
         resolver: opts.resolver ?? systemResolver,
         dialer: opts.dialer ?? systemDialer,
         upstreamCa: opts.upstreamCa,
       });
     } catch (error) {
+      oauth?.wipe();
+      await tokenTransport?.close();
       await aws.close();
       throw error;
     }
@@ -187,6 +205,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const deadlineTimer = setTimeout(
     () => {
       opts.credentials.wipe();
+      oauth?.wipe();
       audit
         .write({ ...baseRecord(), event: 'task_expired', decision: 'deny', reason: 'manifest_expired' })
         .catch(() => undefined);
@@ -227,8 +246,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       await Promise.race([drained, new Promise((r) => setTimeout(r, 10_000).unref())]);
       aws.server.closeAllConnections();
       opts.credentials.wipe();
+      oauth?.wipe();
       await audit.write({ ...baseRecord(), event: 'sidecar_stopped' }).catch(() => undefined);
-      await Promise.allSettled([ops?.close(), context.upstream.close(), ledger.close(), audit.close()]);
+      await Promise.allSettled([
+        ops?.close(),
+        context.upstream.close(),
+        tokenTransport?.close(),
+        ledger.close(),
+        audit.close(),
+      ]);
     },
   };
 }

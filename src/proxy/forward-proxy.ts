@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { OAuthCredentials } from '../credentials/oauth/oauth-credentials.ts';
 import { REASONS, type Reason } from '../errors.ts';
 import { createAwsEndpointHandler } from './aws-endpoint.ts';
 import { type ProxyHosts, planConnect, proxyHostsOf } from './connect.ts';
@@ -35,6 +36,7 @@ export interface ForwardProxyOptions {
   readonly port: number;
   readonly ca: PodCa;
   readonly secrets: InjectSecrets;
+  readonly oauth?: OAuthCredentials;
   readonly resolver: Resolver;
   readonly dialer: Dialer;
   readonly upstreamCa?: string | undefined;
@@ -72,6 +74,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
   const httpGrant = createHttpGrantHandler({
     ctx,
     secrets: opts.secrets,
+    ...(opts.oauth !== undefined ? { oauth: opts.oauth } : {}),
     resolver: opts.resolver,
     floor,
     upstream: pinned,

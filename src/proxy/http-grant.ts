@@ -280,10 +280,13 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
           : undefined;
       if (sent !== undefined) {
         patterns = sent.patterns;
-        if (sent.nonceRetry) upstreamInfo = { ...upstreamInfo, dpop_nonce_retry: true };
       }
       const upstream = sent?.result ?? (await deps.upstream.request(destination, request));
-      upstreamInfo = { contacted: true, status: upstream.statusCode };
+      upstreamInfo = {
+        contacted: true,
+        status: upstream.statusCode,
+        ...(sent?.nonceRetry === true ? { dpop_nonce_retry: true } : {}),
+      };
       const out = agentResponseHeaders(upstream.headers, patterns);
       const encoded = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase();
       if (patterns.length > 0 && encoded !== 'identity') {
