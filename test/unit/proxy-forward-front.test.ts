@@ -82,7 +82,7 @@ t.test('absolute-form on the proxy listener', async (t) => {
     t.match(
       normalizeProxyRequest(r, 'rx'),
       { ok: false, reason },
-      `${r.method} ${r.url.slice(0, 60)}: ${reason}`,
+      `${r.method} ${(r.url ?? '').slice(0, 60)}: ${reason}`,
     );
   }
   const trace = normalizeProxyRequest(req('TRACE', 'http://api.acme.test/', host('api.acme.test')), 'r');

@@ -28,7 +28,7 @@ const grants: HttpGrant[] = [
 ];
 const index = indexGrants(manifestWith([], grants));
 
-const request = (over: Partial<NormalizedRequest> & { headers?: Map<string, string> }): NormalizedRequest => {
+const request = (over: Partial<NormalizedRequest>): NormalizedRequest => {
   const rawQuery = over.rawQuery ?? '';
   return {
     id: 'r1',
@@ -173,13 +173,14 @@ t.test('loadInjectSecrets', async (t) => {
     code: 'ERR_CONFIG',
     message: /secret tok is not a readable regular file/,
   });
-  for (const [content, why] of [
+  const bad: [string, string][] = [
     ['short\n', 'too short'],
     ['two\nlines-here-long\n', 'two lines'],
     ['tab-at-end-xxxxx\t', 'trailing whitespace'],
     ['ctl\x01-xxxxxxxxxxx', 'a control character'],
     ['x'.repeat(9000), 'too large'],
-  ]) {
+  ];
+  for (const [content, why] of bad) {
     await writeFile(join(dir, 'tok'), content);
     await t.rejects(loadInjectSecrets(m, dir), { code: 'ERR_CONFIG' }, why);
   }
