@@ -44,6 +44,18 @@ export interface HttpGrantExplained {
   readonly uses: Uses;
   /** The header and the secret's NAME; the value never leaves the secrets directory. */
   readonly inject?: { readonly header: string; readonly secret: string };
+  /** The OAuth credential: where and as whom the user's token is exchanged, for what; names only. */
+  readonly oauth?: {
+    readonly tokenEndpoint: string;
+    readonly clientId: string;
+    readonly subjectToken: string;
+    readonly actorToken?: string;
+    readonly resource: string;
+    readonly audience?: string;
+    readonly scope?: string;
+    readonly authorizationDetailsTypes: readonly string[];
+    readonly dpop: boolean;
+  };
   readonly websocket: boolean;
   readonly plainHttp: boolean;
   readonly privateAddress: boolean;
@@ -154,6 +166,23 @@ export function explainManifest(loaded: LoadedManifest, opts: ExplainOptions): E
               ...(g.inject === undefined
                 ? {}
                 : { inject: { header: g.inject.header, secret: g.inject.secret } }),
+              ...(g.oauth === undefined
+                ? {}
+                : {
+                    oauth: {
+                      tokenEndpoint: g.oauth.tokenEndpoint,
+                      clientId: g.oauth.clientId,
+                      subjectToken: g.oauth.subjectToken,
+                      ...(g.oauth.actorToken === undefined ? {} : { actorToken: g.oauth.actorToken }),
+                      resource: g.oauth.resource,
+                      ...(g.oauth.audience === undefined ? {} : { audience: g.oauth.audience }),
+                      ...(g.oauth.scope === undefined ? {} : { scope: g.oauth.scope }),
+                      authorizationDetailsTypes: (g.oauth.authorizationDetails ?? []).map((d) =>
+                        String(d['type']),
+                      ),
+                      dpop: g.oauth.dpop,
+                    },
+                  }),
               websocket: g.websocket,
               plainHttp: g.url.startsWith('http://'),
               privateAddress: g.unsafeAllowPrivateAddress,
@@ -185,9 +214,21 @@ const awsNotes = (g: AwsGrantExplained): string[] => [
   ...(g.maxBodyBytes === undefined ? [] : [`body at most ${g.maxBodyBytes} bytes`]),
 ];
 
+const oauthNote = (o: NonNullable<HttpGrantExplained['oauth']>): string =>
+  [
+    `OAuth token for the user, exchanged at ${o.tokenEndpoint} as client ${o.clientId}`,
+    ` (user token ${o.subjectToken}${o.actorToken === undefined ? '' : `, actor token ${o.actorToken}`})`,
+    `, for ${o.resource}`,
+    o.audience === undefined ? '' : `, audience ${o.audience}`,
+    o.scope === undefined ? '' : `, scope "${o.scope}"`,
+    o.authorizationDetailsTypes.length === 0 ? '' : `, details ${o.authorizationDetailsTypes.join(', ')}`,
+    o.dpop ? ', DPoP-bound to a key only Errand holds' : ', BEARER (no DPoP)',
+  ].join('');
+
 const httpNotes = (g: HttpGrantExplained): string[] => [
   usesText(g.uses),
   ...(g.inject === undefined ? [] : [`injects secret ${g.inject.secret} into ${g.inject.header}`]),
+  ...(g.oauth === undefined ? [] : [oauthNote(g.oauth)]),
   ...(g.pattern ? ['PATTERN: each * is any one path segment'] : []),
   ...(g.websocket ? ['WebSocket allowed'] : []),
   ...(g.plainHttp ? ['PLAIN HTTP'] : []),

@@ -197,6 +197,13 @@ export const RULES = {
     "A resource ARN names another region than aws.region, where Errand sends and signs the task's AWS calls.",
     'Use a resource in aws.region, or a separate manifest for the other region.',
   ),
+  bearerCredential: rule(
+    'ERRAND023',
+    'bearer-credential',
+    'WARNING',
+    'An HTTP grant sends a bearer credential: a static secret, or an OAuth token without DPoP. Whoever holds it can use it, from anywhere, until it expires or is rotated.',
+    'Use inject.oauth with dpop: true (the default) if the API supports it: the token is then exchanged for this user and task and bound to a key only Errand holds.',
+  ),
   unboundedWriteBody: rule(
     'ERRAND020',
     'unbounded-write-body',

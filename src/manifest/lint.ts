@@ -231,8 +231,34 @@ const lintHttpGrant = (g: HttpGrant, i: number): Finding[] => {
       ),
     );
   }
+  if (plain && g.oauth !== undefined) {
+    out.push(
+      finding(
+        RULES.secretOverPlainHttp,
+        `${base}/inject/oauth`,
+        `grant '${g.id}' sends an OAuth access token${g.oauth.dpop ? ' and DPoP proofs' : ''} with ${target}, which is plain http`,
+      ),
+    );
+  }
   if (plain) {
     out.push(finding(RULES.plainHttpUrl, urlPath, `grant '${g.id}' allows ${target} over plain http`));
+  }
+  if (g.inject !== undefined) {
+    out.push(
+      finding(
+        RULES.bearerCredential,
+        `${base}/inject`,
+        `grant '${g.id}' injects static secret '${g.inject.secret}' into ${g.inject.header}: it is not bound to this task or user, and works for whoever holds it`,
+      ),
+    );
+  } else if (g.oauth !== undefined && !g.oauth.dpop) {
+    out.push(
+      finding(
+        RULES.bearerCredential,
+        `${base}/inject/oauth/dpop`,
+        `grant '${g.id}' obtains an OAuth token for the user without DPoP: it is scoped to the grant but works for whoever holds it until it expires`,
+      ),
+    );
   }
   if (g.unsafeAllowPrivateAddress) {
     out.push(

@@ -44,15 +44,17 @@ const run = async (...argv: string[]) => {
   return { code, out: out.join(''), err: err.join('') };
 };
 
-const POST_WARNING =
-  "seed.yaml:19:15: warning ERRAND011 write-action: grant 'post-summary' allows POST https://api.acme.dev/v1/summaries";
+const POST_WARNING = [
+  "seed.yaml:19:15: warning ERRAND011 write-action: grant 'post-summary' allows POST https://api.acme.dev/v1/summaries",
+  "seed.yaml:21:15: warning ERRAND023 bearer-credential: grant 'post-summary' injects static secret 'summaries-token' into Authorization: it is not bound to this task or user, and works for whoever holds it",
+].join('\n');
 
-t.test('lint: the seed manifest passes the default fail level with one warning', async (t) => {
+t.test('lint: the seed manifest passes the default fail level with two warnings', async (t) => {
   const r = await run('manifest', 'lint', 'seed.yaml');
   t.equal(r.code, 0);
   t.equal(
     r.out,
-    `${POST_WARNING}\n1 file, 1 finding (0 error, 0 security, 1 warning, 0 suggestion); fail level security: passed\n`,
+    `${POST_WARNING}\n1 file, 2 findings (0 error, 0 security, 2 warning, 0 suggestion); fail level security: passed\n`,
   );
   t.equal(r.err, '');
 });
@@ -75,7 +77,7 @@ t.test('lint: several files, findings located at line and column', async (t) => 
       "risky.yaml:18:7: suggestion ERRAND020 unbounded-write-body: grant 'write-out' sets no maxBodyBytes for s3:PutObject on arn:aws:s3:::acme-scratch/out/result.json",
       "risky.yaml:19:15: warning ERRAND011 write-action: grant 'write-out' allows s3:PutObject (IAM access level Write) on arn:aws:s3:::acme-scratch/out/result.json",
       'risky.yaml:24:7: warning ERRAND016 passthrough-host: passthrough to pypi.org:443: an uninspected TLS tunnel without use limits',
-      '2 files, 6 findings (0 error, 1 security, 4 warning, 1 suggestion); fail level security: failed',
+      '2 files, 7 findings (0 error, 1 security, 5 warning, 1 suggestion); fail level security: failed',
       '',
     ].join('\n'),
   );
@@ -91,7 +93,7 @@ t.test('lint: a file that does not load is exit 2 with its problem', async (t) =
     [
       POST_WARNING,
       'invalid.yaml:13:15: error ERRAND000 manifest-invalid: ERR_MANIFEST_INVALID "s3:GetObjekt" is not an IAM action of s3 (fix: did you mean "s3:GetObject"?)',
-      '2 files, 2 findings (1 error, 0 security, 1 warning, 0 suggestion); fail level security: not loaded',
+      '2 files, 3 findings (1 error, 0 security, 2 warning, 0 suggestion); fail level security: not loaded',
       '',
     ].join('\n'),
   );
@@ -127,7 +129,7 @@ t.test('lint: SARIF output is structurally valid SARIF 2.1.0', async (t) => {
   const log = JSON.parse(r.out);
   t.same(sarifViolations(log), []);
   const results = log.runs[0].results;
-  t.equal(results.length, 7);
+  t.equal(results.length, 8);
   t.same(results[0].locations[0].physicalLocation, {
     artifactLocation: { uri: 'seed.yaml' },
     region: { startLine: 19, startColumn: 15 },
@@ -136,6 +138,7 @@ t.test('lint: SARIF output is structurally valid SARIF 2.1.0', async (t) => {
     results.map((x: { ruleId: string; level: string }) => `${x.ruleId}:${x.level}`),
     [
       'ERRAND011:warning',
+      'ERRAND023:warning',
       'ERRAND006:warning',
       'ERRAND015:warning',
       'ERRAND020:note',

@@ -13,7 +13,7 @@ const expected: Record<string, string[]> = {
   'dynamodb-lookup.yaml': [],
   'grant-isolated-write.yaml': ['ERRAND011'],
   'list-with-prefix.yaml': ['ERRAND006', 'ERRAND016', 'ERRAND016'],
-  'summarize-report.yaml': ['ERRAND011'],
+  'summarize-report.yaml': ['ERRAND011', 'ERRAND023'],
 };
 
 for (const name of readdirSync(EXAMPLES)

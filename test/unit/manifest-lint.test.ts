@@ -26,13 +26,12 @@ import { awsGrant, EXPIRES_AT_MS, httpGrant, loaded, manifest, NOW } from '../fi
 
 const actionsOf = (m: Manifest) => describeActions((m.aws?.grants ?? []).map((g) => g.action));
 
+// The review fixtures inject a static secret into every HTTP grant; the bearer-credential rule
+// (ERRAND023) that this raises has its own table in oauth-lint.test.ts.
 const lint = async (m: Manifest, now = NOW) =>
-  lintManifest(loaded(m), { now, actions: await actionsOf(m) }).map((f) => [
-    f.ruleId,
-    f.severity,
-    f.path,
-    f.message,
-  ]);
+  lintManifest(loaded(m), { now, actions: await actionsOf(m) })
+    .filter((f) => f.ruleId !== 'ERRAND023')
+    .map((f) => [f.ruleId, f.severity, f.path, f.message]);
 
 const READ_ONLY_HTTP = httpGrant({ id: 'get-status', method: 'GET', url: 'https://api.acme.dev/v1/status' });
 const quiet = (o: Parameters<typeof manifest>[0]) => manifest({ httpGrants: [READ_ONLY_HTTP], ...o });
