@@ -306,7 +306,6 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
         upstream.destroy();
         return;
       }
-      track(upstream);
       upstream.on('error', () => socket.destroy());
       socket.once('close', () => upstream.destroy());
       upstream.once('close', () => socket.destroy());
