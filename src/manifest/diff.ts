@@ -4,7 +4,7 @@
 // rename, not a widening. Coverage checks are conservative: when in doubt, report a widening.
 
 import { formatDuration } from './explain.ts';
-import type { AwsGrant, HttpGrant, Manifest, Uses } from './types.ts';
+import type { AwsGrant, HttpGrant, Manifest, OAuthInject, Uses } from './types.ts';
 
 export type ChangeKind = 'widened' | 'narrowed' | 'changed';
 
@@ -159,6 +159,7 @@ export function compareHttpGrants(old: HttpGrant, next: HttpGrant, path: string)
   } else if (ni === undefined && oi !== undefined) {
     out.push(narrowed(`${path}/inject`, `grant '${id}' no longer injects secret ${oi.secret}`));
   }
+  out.push(...oauthChanges(path, id, old.oauth, next.oauth));
   out.push(...flagChange(path, id, 'websocket', old.websocket, next.websocket));
   out.push(
     ...flagChange(path, id, 'unsafeAllowPlainHttp', old.unsafeAllowPlainHttp, next.unsafeAllowPlainHttp),
@@ -173,6 +174,70 @@ export function compareHttpGrants(old: HttpGrant, next: HttpGrant, path: string)
     ),
   );
   out.push(...bodyCapChanges(path, id, old.maxBodyBytes, next.maxBodyBytes));
+  return out;
+}
+
+const scopeTokens = (scope: string | undefined): Set<string> =>
+  new Set((scope ?? '').split(' ').filter(Boolean));
+
+/** An OAuth credential widens when it appears, when its scope gains a token, when it loses its DPoP
+ *  binding, or when what it is for (endpoint, resource, audience, details, identities) changes:
+ *  a reviewer cannot tell such a change is harmless, so it counts as widening. */
+function oauthChanges(
+  path: string,
+  id: string,
+  old: OAuthInject | undefined,
+  next: OAuthInject | undefined,
+): Change[] {
+  const at = `${path}/inject/oauth`;
+  if (next === undefined)
+    return old === undefined ? [] : [narrowed(at, `grant '${id}' no longer obtains an OAuth token`)];
+  if (old === undefined)
+    return [
+      widened(
+        at,
+        `grant '${id}' obtains an OAuth token from ${next.tokenEndpoint} (scope ${next.scope ?? 'none'})`,
+      ),
+    ];
+  const out: Change[] = [];
+  const added = [...scopeTokens(next.scope)].filter((s) => !scopeTokens(old.scope).has(s));
+  if (added.length > 0) out.push(widened(`${at}/scope`, `grant '${id}' OAuth scope adds ${added.join(' ')}`));
+  else if (old.scope !== next.scope)
+    out.push(
+      narrowed(
+        `${at}/scope`,
+        `grant '${id}' OAuth scope is now ${next.scope ?? 'none'} (was ${old.scope ?? 'none'})`,
+      ),
+    );
+  if (old.dpop && !next.dpop)
+    out.push(widened(`${at}/dpop`, `grant '${id}' OAuth token is no longer DPoP-bound (a bearer token)`));
+  if (!old.dpop && next.dpop) out.push(narrowed(`${at}/dpop`, `grant '${id}' OAuth token is now DPoP-bound`));
+  const fields = [
+    'tokenEndpoint',
+    'issuer',
+    'clientId',
+    'clientKey',
+    'subjectToken',
+    'subjectTokenType',
+    'actorToken',
+    'actorTokenType',
+    'audience',
+    'resource',
+  ] as const;
+  for (const f of fields) {
+    if (old[f] !== next[f])
+      out.push(
+        widened(
+          `${at}/${f}`,
+          `grant '${id}' OAuth ${f} is now ${String(next[f] ?? 'unset')} (was ${String(old[f] ?? 'unset')})`,
+        ),
+      );
+  }
+  if (
+    JSON.stringify(old.authorizationDetails ?? null) !== JSON.stringify(next.authorizationDetails ?? null)
+  ) {
+    out.push(widened(`${at}/authorizationDetails`, `grant '${id}' OAuth authorization_details changed`));
+  }
   return out;
 }
 

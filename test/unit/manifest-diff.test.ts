@@ -407,3 +407,31 @@ t.test('text and json output', async (t) => {
     changes: changes.map((c) => ({ ...c })),
   });
 });
+
+t.test('OAuth credentials: appearing, wider scope, lost DPoP binding and a new target widen', async (t) => {
+  const oauth = {
+    tokenEndpoint: 'https://as.acme.dev/token',
+    clientId: 'errand',
+    clientKey: 'client-key',
+    subjectToken: 'user-token',
+    subjectTokenType: 'access_token' as const,
+    actorTokenType: 'jwt' as const,
+    resource: 'https://api.acme.dev',
+    scope: 'summaries:write',
+    dpop: true,
+  };
+  const withOauth = (o: Partial<typeof oauth> | undefined) =>
+    manifest({ httpGrants: [httpGrant({ inject: undefined, ...(o ? { oauth: { ...oauth, ...o } } : {}) })] });
+  const kinds = (a: Manifest, b: Manifest) => diffManifests(a, b).map((c) => `${c.kind} ${c.path}`);
+  t.same(kinds(withOauth(undefined), withOauth({})), ['widened /http/grants/0/inject/oauth']);
+  t.same(kinds(withOauth({}), withOauth({ scope: 'summaries:write summaries:delete' })), [
+    'widened /http/grants/0/inject/oauth/scope',
+  ]);
+  t.same(kinds(withOauth({}), withOauth({ scope: '' })), ['narrowed /http/grants/0/inject/oauth/scope']);
+  t.same(kinds(withOauth({}), withOauth({ dpop: false })), ['widened /http/grants/0/inject/oauth/dpop']);
+  t.same(kinds(withOauth({}), withOauth({ resource: 'https://admin.acme.dev' })), [
+    'widened /http/grants/0/inject/oauth/resource',
+  ]);
+  t.same(kinds(withOauth({}), withOauth(undefined)), ['narrowed /http/grants/0/inject/oauth']);
+  t.equal(diffExitCode(diffManifests(withOauth({}), withOauth({ dpop: false }))), 1);
+});
