@@ -90,13 +90,17 @@ export function respondPlain(
   else if (!req.complete) req.resume();
 }
 
-/** A body stream that fails once more than `limit` bytes went through. */
+/** Raised by capBody: the agent's body went over the grant's maxBodyBytes mid-stream. */
+class BodyOverCap extends Error {}
+
+/** A body stream that fails once more than `limit` bytes went through; the upstream request is
+ *  aborted with it, so a partial body is never committed (A14). */
 function capBody(limit: number): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
-      if (seen > limit) done(new Error('body over the grant limit'));
+      if (seen > limit) done(new BodyOverCap(`more than ${limit} bytes`));
       else done(null, chunk);
     },
   });
@@ -322,6 +326,16 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
       });
       scrubbed = scrubber?.replaced ?? 0;
     } catch (error) {
+      if (error instanceof BodyOverCap || (error as { cause?: unknown }).cause instanceof BodyOverCap) {
+        const message = `the body is larger than the grant allows (${grant.maxBodyBytes} bytes)`;
+        if (res.headersSent) res.destroy();
+        else respondPlain(req, res, 'body_too_large', message, id);
+        await record(
+          { decision: 'error', reason: 'body_too_large', message, grantIds },
+          'egress_result',
+        ).catch(() => undefined);
+        return;
+      }
       if (error instanceof ErrandError && !res.headersSent) {
         // No credential for this grant (exchange refused, server unreachable, deadline): nothing
         // was sent upstream; the detail goes to the audit only.
