@@ -30,8 +30,10 @@ const COVERED_OPERATIONS: Readonly<Record<string, readonly string[]>> = {
 const METADATA_ONLY = new Set(['HeadObject']);
 
 /** IAM-style ARN pattern: `*` any run of characters (including '/'), `?` one character. */
+const isPattern = (resource: string): boolean => resource.includes('*') || resource.includes('?');
+
 export function arnMatches(pattern: string, arn: string): boolean {
-  if (!pattern.includes('*') && !pattern.includes('?')) return pattern === arn;
+  if (!isPattern(pattern)) return pattern === arn;
   const re = new RegExp(
     `^${pattern
       .replace(/[.+^${}()|[\]\\]/g, '\\$&')
@@ -53,6 +55,13 @@ export interface GrantIndex {
   readonly aws: ReadonlyMap<string, readonly AwsGrant[]>;
   readonly http: ReadonlyMap<string, readonly HttpGrant[]>;
   readonly byId: ReadonlyMap<string, AwsGrant | HttpGrant>;
+  /** IAM action → exact resource ARN → the grants naming it: a decision looks an ARN up instead of
+   *  scanning every grant of the action (a manifest may name thousands of objects). */
+  readonly awsExact: ReadonlyMap<string, ReadonlyMap<string, readonly AwsGrant[]>>;
+  /** IAM action → the grants with at least one wildcard resource, tested one by one. */
+  readonly awsPatterns: ReadonlyMap<string, readonly AwsGrant[]>;
+  /** Each AWS grant's position in the manifest: matches are always returned in manifest order. */
+  readonly awsOrder: ReadonlyMap<AwsGrant, number>;
 }
 
 /** Grants indexed by IAM action and by HTTP method, in manifest order (never hash order). */
@@ -60,20 +69,49 @@ export function indexGrants(m: Manifest): GrantIndex {
   const aws = new Map<string, AwsGrant[]>();
   const http = new Map<string, HttpGrant[]>();
   const byId = new Map<string, AwsGrant | HttpGrant>();
-  for (const g of m.aws?.grants ?? []) {
-    aws.set(g.action, [...(aws.get(g.action) ?? []), g]);
+  const awsExact = new Map<string, Map<string, AwsGrant[]>>();
+  const awsPatterns = new Map<string, AwsGrant[]>();
+  const awsOrder = new Map<AwsGrant, number>();
+  for (const [position, g] of (m.aws?.grants ?? []).entries()) {
+    const ofAction = aws.get(g.action);
+    if (ofAction) ofAction.push(g);
+    else aws.set(g.action, [g]);
     byId.set(g.id, g);
+    awsOrder.set(g, position);
+    const exact = awsExact.get(g.action) ?? new Map<string, AwsGrant[]>();
+    awsExact.set(g.action, exact);
+    for (const r of new Set(g.resources)) {
+      if (isPattern(r)) {
+        const patterns = awsPatterns.get(g.action) ?? [];
+        if (!patterns.includes(g)) patterns.push(g);
+        awsPatterns.set(g.action, patterns);
+      } else {
+        exact.set(r, [...(exact.get(r) ?? []), g]);
+      }
+    }
   }
   for (const g of m.http?.grants ?? []) {
     http.set(g.method, [...(http.get(g.method) ?? []), g]);
     byId.set(g.id, g);
   }
-  return { aws, http, byId };
+  return { aws, http, byId, awsExact, awsPatterns, awsOrder };
 }
 
 const grantCovers = (g: AwsGrant, need: AwsNeed): boolean =>
   g.resources.some((r) => arnMatches(r, need.resource)) &&
   (g.conditions.s3Prefix === undefined || g.conditions.s3Prefix === need.s3Prefix);
+
+/** The grants of the need's own action that cover it, in manifest order: the same set and order as
+ *  testing every grant of the action with grantCovers, without the scan. */
+function coveringOf(index: GrantIndex, need: AwsNeed): AwsGrant[] {
+  const exact = index.awsExact.get(need.action)?.get(need.resource) ?? [];
+  const patterns = index.awsPatterns.get(need.action) ?? [];
+  const found = new Set<AwsGrant>();
+  for (const g of exact) if (grantCovers(g, need)) found.add(g);
+  for (const g of patterns) if (grantCovers(g, need)) found.add(g);
+  const order = (g: AwsGrant) => index.awsOrder.get(g) ?? 0;
+  return [...found].sort((a, b) => order(a) - order(b));
+}
 
 const describeNeed = (need: AwsNeed): string =>
   `${need.action} on ${need.resource}${need.s3Prefix !== undefined ? ` with prefix "${need.s3Prefix}"` : ''}`;
@@ -117,8 +155,10 @@ export function authorizeAws(
         : Object.entries(IMPLIED_ACTIONS)
             .filter(([, implied]) => implied.includes(need.action))
             .flatMap(([action]) => index.aws.get(action) ?? []);
-    const sameAction = [...(index.aws.get(need.action) ?? []), ...implying];
-    const covering = sameAction.filter((g) => grantCovers(g, need));
+    const ofAction = index.aws.get(need.action) ?? [];
+    const sameAction = implying.length === 0 ? ofAction : [...ofAction, ...implying];
+    const covering =
+      implying.length === 0 ? coveringOf(index, need) : sameAction.filter((g) => grantCovers(g, need));
     if (covering.length === 0) {
       const hint =
         sameAction.length > 0
