@@ -1,0 +1,157 @@
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type Children, freePort, type Started } from './processes.ts';
+
+// Errand as it runs in a pod: `bin/errand.js run` as its own process, with a manifest signed by a
+// key made for this run (the production path: JWS verified with --trust-key), its task STS session
+// minted from the bench STS stand-in, the audit log and use journal on disk in the run's directory.
+
+const execFileP = promisify(execFile);
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ERRAND_BIN = join(REPO, 'bin', 'errand.js');
+export const BUCKET = 'bench-bucket';
+export const SMALL_PATH = `/${BUCKET}/small.txt`;
+export const bigPath = (bytes: number): string => `/${BUCKET}/big/${bytes}.bin`;
+
+/** What an SDK sends with a GetObject to an endpoint URL (placeholder keys: Errand signs). */
+export const AGENT_GET_HEADERS: Readonly<Record<string, string>> = {
+  'user-agent': 'aws-sdk-js/3 bench',
+  'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+  'x-amz-date': '20261129T120000Z',
+  'amz-sdk-invocation-id': '00000000-0000-4000-8000-000000000000',
+  'amz-sdk-request': 'attempt=1; max=3',
+  authorization:
+    'AWS4-HMAC-SHA256 Credential=AKIAPLACEHOLDER0000/20261129/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000',
+};
+
+/** The task manifest of the benchmark: exact grants, unlimited uses (a use counter would end the
+ *  run; counting is measured with the decision benchmark). */
+export function benchManifest(
+  expiresAt: Date,
+  bigSizes: readonly number[],
+  roleArn = 'arn:aws:iam::123456789012:role/errand-task',
+): string {
+  const iso = expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const big = bigSizes.map((n) => `"arn:aws:s3:::${BUCKET}/big/${n}.bin"`).join(', ');
+  return `apiVersion: errand.dev/v1
+kind: TaskManifest
+task:
+  id: tsk_bench
+  purpose: Measure what Errand costs in the data path
+  user: { subject: bench@example.com, session: sess_bench }
+  expiresAt: ${iso}
+aws:
+  region: us-east-1
+  roleArn: ${roleArn}
+  grants:
+    - { id: get-small, action: s3:GetObject, resource: "arn:aws:s3:::${BUCKET}/small.txt", uses: unlimited }
+${
+  bigSizes.length > 0
+    ? `    - { id: put-big, action: s3:PutObject, resource: [${big}], uses: unlimited }
+    - { id: get-big, action: s3:GetObject, resource: [${big}], uses: unlimited }
+`
+    : ''
+}`;
+}
+
+export interface SignedManifest {
+  readonly jwsFile: string;
+  readonly trustKeyFile: string;
+}
+
+/** Writes the manifest, a fresh Ed25519 key pair, and the JWS `errand manifest sign` makes of them. */
+export async function signBenchManifest(dir: string, yaml: string, node: string): Promise<SignedManifest> {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const source = join(dir, 'task.yaml');
+  const keyFile = join(dir, 'orchestrator.key.pem');
+  const trustKeyFile = join(dir, 'orchestrator.pub.pem');
+  await writeFile(source, yaml);
+  await writeFile(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  await writeFile(trustKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
+  const { stdout } = await execFileP(node, [ERRAND_BIN, 'manifest', 'sign', source, '--key', keyFile]);
+  const jwsFile = join(dir, 'task.jws');
+  await writeFile(jwsFile, stdout);
+  return { jwsFile, trustKeyFile };
+}
+
+export interface ErrandOptions {
+  readonly node: string;
+  readonly cpu: number;
+  readonly dir: string;
+  readonly manifest: SignedManifest;
+  /** Errand's AWS environment: source credentials and endpoints (see standInEnv). */
+  readonly awsEnv: Readonly<Record<string, string>>;
+  readonly upstreamCaFile?: string;
+  readonly name?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface RunningErrand extends Started {
+  readonly port: number;
+  readonly opsPort: number;
+}
+
+/** Source credentials and endpoints for an Errand whose STS is the bench stand-in. */
+export const standInEnv = (stsUrl: string, s3Url: string): Record<string, string> => ({
+  AWS_ACCESS_KEY_ID: 'AKIABENCHSOURCE00000',
+  AWS_SECRET_ACCESS_KEY: 'benchSourceSecretKey/0123456789abcdefghijkl',
+  AWS_REGION: 'us-east-1',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_ENDPOINT_URL_STS: stsUrl,
+  AWS_ENDPOINT_URL_S3: s3Url,
+});
+
+/** /readyz answers 200: the manifest is live, the STS session minted, the audit log writable. */
+export function isReady(opsPort: number): Promise<boolean> {
+  // A fresh connection per probe (agent: false): a pooled one would outlive the Errand it was made to.
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port: opsPort, path: '/readyz', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+  });
+}
+
+/** Starts `errand run` pinned to a core, stdout to a file in the run directory (as a container
+ *  runtime collects it); ready when /readyz says so. */
+export async function startErrand(children: Children, o: ErrandOptions): Promise<RunningErrand> {
+  const name = o.name ?? 'errand';
+  const state = join(o.dir, `state-${name}-${Date.now()}`);
+  const [port, opsPort] = [await freePort(), await freePort()];
+  const started = await children.start(
+    name,
+    o.cpu,
+    o.node,
+    [
+      ERRAND_BIN,
+      'run',
+      '--manifest',
+      o.manifest.jwsFile,
+      '--trust-key',
+      o.manifest.trustKeyFile,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--ops-listen',
+      `127.0.0.1:${opsPort}`,
+      '--state-dir',
+      state,
+      '--log-level',
+      'error',
+      ...(o.upstreamCaFile ? ['--upstream-ca-file', o.upstreamCaFile] : []),
+    ],
+    {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...o.awsEnv },
+      stdoutFile: join(o.dir, `${name}-stdout.log`),
+      probe: () => isReady(opsPort),
+      timeoutMs: o.timeoutMs ?? 20_000,
+    },
+  );
+  return { ...started, port, opsPort };
+}

@@ -1,0 +1,105 @@
+import { join } from 'node:path';
+import { type BenchContext, LOAD_CPU, SUBJECT_CPU } from '../lib/context.ts';
+import {
+  AGENT_GET_HEADERS,
+  benchManifest,
+  SMALL_PATH,
+  signBenchManifest,
+  standInEnv,
+  startErrand,
+} from '../lib/errand.ts';
+import { memory } from '../lib/proc.ts';
+import { driveRate } from '../lib/rate.ts';
+import { judge, type Metric, RoundTable, type ScenarioResult } from '../lib/results.ts';
+import { slope } from '../lib/stats.ts';
+
+// Scenario 6: Errand's resident memory idle (after start, settled), and under a steady 1,000 req/s
+// of the small GET: sampled every second; the trend is the least-squares slope of the second half.
+
+const MiB = 1024 * 1024;
+const SETTLE_MS = 2000;
+/** "No growth trend": what a 60 s window can tell from GC noise; see docs/benchmarks.md. */
+const MAX_SLOPE_MIB_PER_MIN = 1;
+
+export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
+  const { tier, children, node } = ctx;
+  const servers = join(import.meta.dirname, '..', 'servers');
+  const upstream = await children.start('upstream', LOAD_CPU, node, [join(servers, 'upstream.ts')]);
+  const sts = await children.start('sts', LOAD_CPU, node, [join(servers, 'sts-stand-in.ts')]);
+  const manifest = await signBenchManifest(
+    ctx.dir,
+    benchManifest(new Date(Date.now() + 2 * 3600_000), []),
+    node,
+  );
+  const idle = new RoundTable(['errand']);
+  const env = standInEnv(
+    `http://127.0.0.1:${sts.ready['port'] as number}`,
+    `http://127.0.0.1:${upstream.ready['port'] as number}`,
+  );
+  // Idle: a fresh Errand per round, settled, before any request.
+  for (let round = 0; round < tier.rounds; round++) {
+    const e = await startErrand(children, { node, cpu: SUBJECT_CPU, dir: ctx.dir, manifest, awsEnv: env });
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    idle.set('errand', round, (await memory(e.pid)).rss / MiB);
+    await children.stop(e.child);
+  }
+
+  // Under load: one Errand, the fixed rate for the tier's duration.
+  const e = await startErrand(children, { node, cpu: SUBJECT_CPU, dir: ctx.dir, manifest, awsEnv: env });
+  const samples: [number, number][] = [[0, (await memory(e.pid)).rss / MiB]];
+  const result = await driveRate({
+    origin: `http://127.0.0.1:${e.port}`,
+    path: SMALL_PATH,
+    headers: AGENT_GET_HEADERS,
+    rate: tier.memoryRate,
+    seconds: tier.memorySeconds,
+    everySecond: async (second) => {
+      samples.push([second, (await memory(e.pid)).rss / MiB]);
+    },
+  });
+  if (result.failed > 0) throw new Error(`${result.failed} requests failed under load`);
+  const secondHalf = samples.filter(([s]) => s >= tier.memorySeconds / 2);
+  const perMinute = slope(secondHalf) * 60;
+  const series: Metric = {
+    id: 'rss-under-load',
+    title: `RSS under ${tier.memoryRate} req/s, sampled each second`,
+    unit: 'MiB',
+    better: 'lower',
+    rounds: Object.fromEntries(samples.map(([s, v]) => [`${String(s).padStart(2, '0')} s`, [v]])),
+  };
+  const idleM = idle.metric('idle', 'Idle RSS after start (fresh process per round)', 'MiB', 'lower');
+  const achieved = result.ok / tier.memorySeconds;
+  return {
+    id: 'memory',
+    title: 'Idle memory and memory under 1,000 req/s',
+    status: 'measured',
+    ...(result.skipped > 0
+      ? { note: `Errand fell behind: ${result.skipped} requests were not sent (256 already in flight)` }
+      : {}),
+    method:
+      `Idle: VmRSS of a fresh \`errand run\` ${SETTLE_MS / 1000} s after /readyz, one process per round. Under ` +
+      `load: the small GET at ${tier.memoryRate} req/s (open loop, 16 connections) for ${tier.memorySeconds} s; ` +
+      `${result.ok} answered (${achieved.toFixed(0)} req/s). Trend: least-squares slope of VmRSS over the ` +
+      `second half of the run, in MiB per minute.`,
+    metrics: [idleM, series],
+    comparisons: [],
+    targets: [
+      judge(
+        'idle',
+        'idle RSS ≤ 80 MB',
+        (idleM.rounds['errand'] ?? []).map((m) => (m * MiB) / 1e6),
+        '<=',
+        80,
+        'MB',
+      ),
+      judge(
+        'growth',
+        `no growth trend under load (slope ≤ ${MAX_SLOPE_MIB_PER_MIN} MiB/min)`,
+        [perMinute],
+        '<=',
+        MAX_SLOPE_MIB_PER_MIN,
+        'MiB/min',
+      ),
+    ],
+  };
+}
