@@ -50,6 +50,8 @@ export interface SidecarOptions {
   readonly upstreamCa?: string;
   /** The forward proxy (HTTP_PROXY / HTTPS_PROXY); off when undefined. */
   readonly proxyListen?: HostPort;
+  /** The transparent listener for redirected connections (needs proxyListen); off when undefined. */
+  readonly transparentListen?: HostPort;
   /** Where the pod CA certificate (ca.pem, ca-bundle.pem) is written for the agent. */
   readonly caDir?: string;
   /** Files holding the secrets HTTP grants inject. */
@@ -174,6 +176,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         ctx: context,
         host: opts.proxyListen.host,
         port: opts.proxyListen.port,
+        ...(opts.transparentListen ? { transparent: opts.transparentListen } : {}),
         ca,
         secrets,
         ...(oauth !== undefined ? { oauth } : {}),
@@ -222,6 +225,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     listeners: {
       aws: `${opts.listen.host}:${aws.port}`,
       ...(forward ? { forward: `${opts.proxyListen!.host}:${forward.port}` } : {}),
+      ...(forward?.transparentPort !== undefined
+        ? { transparent: `${opts.transparentListen!.host}:${forward.transparentPort}` }
+        : {}),
     },
   });
   opts.logger?.info(

@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { OAuthCredentials } from '../credentials/oauth/oauth-credentials.ts';
 import { REASONS, type Reason } from '../errors.ts';
@@ -13,9 +18,11 @@ import { parseAuthority } from './front.ts';
 import { createHttpGrantHandler, respondPlain } from './http-grant.ts';
 import { createPinnedUpstream } from './http-upstream.ts';
 import type { InjectSecrets } from './inject.ts';
+import { LIMITS } from './limits.ts';
 import { listen } from './listen.ts';
-import { createInterceptor, type Tunnel } from './mitm.ts';
+import { createHardenedServer, createInterceptor, MITM_LIMITS, type Tunnel } from './mitm.ts';
 import type { PodCa } from './pod-ca.ts';
+import { MAX_HELLO_BYTES, readClientHelloSni } from './transparent.ts';
 
 // The forward proxy (agents set HTTP_PROXY / HTTPS_PROXY to http://127.0.0.1:4751). Absolute-form
 // http:// requests go through the HTTP-grant pipeline; CONNECT opens an intercepted tunnel for a
@@ -41,10 +48,14 @@ export interface ForwardProxyOptions {
   readonly dialer: Dialer;
   readonly upstreamCa?: string | undefined;
   readonly maxTunnels?: number;
+  /** The transparent listener (connections redirected by iptables/nftables); off when undefined. */
+  readonly transparent?: { readonly host: string; readonly port: number };
 }
 
 export interface ForwardProxy {
   readonly port: number;
+  /** The transparent listener's port, when it runs. */
+  readonly transparentPort: number | undefined;
   readonly hosts: ProxyHosts;
   readonly ca: PodCa;
   /** Open tunnels (intercepted and blind). */
@@ -230,6 +241,72 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     socket.once('close', () => open.delete(socket));
   };
 
+  const openIntercepted = (socket: Duplex, head: Buffer, tunnel: Tunnel) => {
+    void audit({
+      ...baseRecord(tunnel.listener),
+      event: 'tunnel_opened',
+      request_id: tunnel.id,
+      decision: 'allow',
+      reason: 'allowed',
+      message: 'intercepted: each request inside is authorized on its own',
+      method: tunnel.listener === 'connect' ? 'CONNECT' : undefined,
+      authority: `${tunnel.host}:${tunnel.port}`,
+      upstream: { contacted: false },
+    });
+    socket.once(
+      'close',
+      () => void audit({ ...baseRecord(tunnel.listener), event: 'tunnel_closed', request_id: tunnel.id }),
+    );
+    interceptor.intercept(socket, head, tunnel);
+  };
+
+  /** A blind tunnel: resolved once, checked against the floor, the checked address dialled; `head`
+   *  (bytes the client already sent) goes first. CONNECT answers 200 only once the dial worked. */
+  const openPassthrough = async (
+    socket: Duplex,
+    head: Buffer,
+    id: string,
+    host: string,
+    port: number,
+    listener: 'connect' | 'transparent',
+    refuse: (reason: Reason, message: string) => void,
+  ) => {
+    const dest = await resolveDestination(host, opts.resolver, floor, false);
+    if (!dest.ok) return refuse(dest.reason, dest.message);
+    let upstream: Duplex;
+    try {
+      upstream = await opts.dialer(dest.address, port);
+    } catch {
+      return refuse('upstream_error', 'the destination could not be reached');
+    }
+    if (socket.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    upstream.on('error', () => socket.destroy());
+    socket.once('close', () => upstream.destroy());
+    upstream.once('close', () => socket.destroy());
+    if (listener === 'connect') socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+    void audit({
+      ...baseRecord(listener),
+      event: 'tunnel_opened',
+      request_id: id,
+      decision: 'allow',
+      reason: 'allowed',
+      message: 'passthrough: a blind tunnel, not inspected, no credential',
+      method: listener === 'connect' ? 'CONNECT' : undefined,
+      authority: `${host}:${port}`,
+      upstream: { contacted: true },
+    });
+    socket.once(
+      'close',
+      () => void audit({ ...baseRecord(listener), event: 'tunnel_closed', request_id: id }),
+    );
+  };
+
   server.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const id = ctx.newRequestId();
     const target = req.url ?? '';
@@ -271,65 +348,154 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
 
     // 3a. Intercepted: TLS terminated with a leaf for exactly this host.
     if (plan.kind === 'intercept') {
-      const tunnel: Tunnel = { id, host: plan.host, port: plan.port, aws: plan.aws, listener: 'connect' };
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      void audit({
-        ...baseRecord('connect'),
-        event: 'tunnel_opened',
-        request_id: id,
-        decision: 'allow',
-        reason: 'allowed',
-        message: 'intercepted: each request inside is authorized on its own',
-        method: 'CONNECT',
-        authority: `${plan.host}:${plan.port}`,
-        upstream: { contacted: false },
+      openIntercepted(socket, head, {
+        id,
+        host: plan.host,
+        port: plan.port,
+        aws: plan.aws,
+        listener: 'connect',
       });
-      socket.once(
-        'close',
-        () => void audit({ ...baseRecord('connect'), event: 'tunnel_closed', request_id: id }),
-      );
-      interceptor.intercept(socket, head, tunnel);
       return;
     }
 
     // 3b. Passthrough: resolved once, checked against the floor, the checked address dialled.
-    void (async () => {
-      const dest = await resolveDestination(plan.host, opts.resolver, floor, false);
-      if (!dest.ok) return refuseConnect(socket, id, dest.reason, dest.message, target);
-      let upstream: Duplex;
-      try {
-        upstream = await opts.dialer(dest.address, plan.port);
-      } catch {
-        return refuseConnect(socket, id, 'upstream_error', 'the destination could not be reached', target);
-      }
-      if (socket.destroyed) {
-        upstream.destroy();
+    void openPassthrough(socket, head, id, plan.host, plan.port, 'connect', (reason, message) =>
+      refuseConnect(socket, id, reason, message, target),
+    );
+  });
+
+  // The transparent listener: connections redirected from the agent's UID, no CONNECT. TLS is routed
+  // by its SNI exactly as a CONNECT to that name on port 443; plain HTTP by each request's Host, as
+  // an absolute-form request to that name on port 80 (docs/proxy.md).
+  let transparent: { server: NetServer; port: number } | undefined;
+  const plainServer = createHardenedServer();
+  const runPlain = (req: IncomingMessage, res: ServerResponse) => {
+    onTransparentHttp(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('Errand internal error\n');
+    });
+  };
+  plainServer.on('request', runPlain);
+  // No automatic 100 Continue: the handler answers it only once the request is authorized (A12).
+  plainServer.on('checkContinue', runPlain);
+  plainServer.on('checkExpectation', runPlain);
+  plainServer.on('clientError', (_error: Error, socket: Duplex) => {
+    if (socket.writable)
+      socket.end(
+        'HTTP/1.1 400 Bad Request\r\nx-egress-deny: malformed_request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
+      );
+    else socket.destroy();
+  });
+  const onTransparentHttp = async (req: IncomingMessage, res: ServerResponse) => {
+    const id = ctx.newRequestId();
+    const named = parseAuthority(req.headers.host ?? '');
+    if (!named)
+      return refuseFront(
+        req,
+        res,
+        'transparent',
+        id,
+        'bad_host',
+        'Host header is required and must be a valid authority',
+      );
+    const authority = { scheme: 'http' as const, host: named.host, port: named.port ?? 80 };
+    const front = normalizeTunnelRequest(req, id, 'transparent', authority);
+    if (!front.ok) return refuseFront(req, res, 'transparent', id, front.reason, front.message);
+    return httpGrant(req, res, front.request);
+  };
+  const refuseTransparent = (
+    socket: Duplex,
+    id: string,
+    reason: Reason,
+    message: string,
+    authority: string,
+  ) => {
+    socket.destroy();
+    ctx.metrics.observeRequest({ listener: 'transparent', service: 'tunnel', decision: 'deny', reason }, 0);
+    void audit({
+      ...baseRecord('transparent'),
+      event: 'egress_decision',
+      request_id: id,
+      decision: 'deny',
+      reason,
+      message,
+      authority: authority.slice(0, 256),
+      upstream: { contacted: false },
+    });
+  };
+  const onTransparentConnection = (socket: Socket) => {
+    const id = ctx.newRequestId();
+    socket.on('error', () => socket.destroy());
+    if (open.size >= maxTunnels)
+      return refuseTransparent(socket, id, 'resource_limit', 'too many open tunnels', '');
+    if (ctx.now() >= ctx.loaded.expiresAtMs)
+      return refuseTransparent(
+        socket,
+        id,
+        'manifest_expired',
+        'this task has ended (its manifest expired)',
+        '',
+      );
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(
+      () => refuseTransparent(socket, id, 'timeout', 'nothing was sent in time', ''),
+      MITM_LIMITS.handshakeTimeoutMs,
+    );
+    timer.unref();
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const hello = readClientHelloSni(buf);
+      if (hello.kind === 'need_more' && buf.length < MAX_HELLO_BYTES) return;
+      socket.removeListener('data', onData);
+      socket.pause();
+      clearTimeout(timer);
+      if (hello.kind === 'not_tls') {
+        // Plain HTTP: each request's Host names its destination; authorized one by one.
+        socket.unshift(buf);
+        plainServer.emit('connection', socket);
+        socket.resume();
         return;
       }
-      upstream.on('error', () => socket.destroy());
-      socket.once('close', () => upstream.destroy());
-      upstream.once('close', () => socket.destroy());
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) upstream.write(head);
-      socket.pipe(upstream);
-      upstream.pipe(socket);
-      void audit({
-        ...baseRecord('connect'),
-        event: 'tunnel_opened',
-        request_id: id,
-        decision: 'allow',
-        reason: 'allowed',
-        message: 'passthrough: a blind tunnel, not inspected, no credential',
-        method: 'CONNECT',
-        authority: `${plan.host}:${plan.port}`,
-        upstream: { contacted: true },
-      });
-      socket.once(
-        'close',
-        () => void audit({ ...baseRecord('connect'), event: 'tunnel_closed', request_id: id }),
+      if (hello.kind !== 'sni') {
+        return refuseTransparent(
+          socket,
+          id,
+          'sni_mismatch',
+          'a redirected TLS connection must name its server (SNI)',
+          '',
+        );
+      }
+      const plan = planConnect(`${hello.host}:443`, hosts, floor);
+      if (plan.kind === 'deny')
+        return refuseTransparent(socket, id, plan.reason, plan.message, `${hello.host}:443`);
+      track(socket);
+      socket.setTimeout(FORWARD_LIMITS.tunnelIdleMs, () => socket.destroy());
+      if (plan.kind === 'intercept') {
+        openIntercepted(socket, buf, {
+          id,
+          host: plan.host,
+          port: 443,
+          aws: plan.aws,
+          listener: 'transparent',
+        });
+        return;
+      }
+      void openPassthrough(socket, buf, id, plan.host, 443, 'transparent', (reason, message) =>
+        refuseTransparent(socket, id, reason, message, `${plan.host}:443`),
       );
-    })();
-  });
+    };
+    socket.on('data', onData);
+  };
+  if (opts.transparent) {
+    const t = createNetServer(onTransparentConnection);
+    t.maxConnections = LIMITS.maxConnections;
+    await new Promise<void>((resolve, reject) => {
+      t.once('error', reject);
+      t.listen(opts.transparent!.port, opts.transparent!.host, () => resolve());
+    });
+    transparent = { server: t, port: (t.address() as AddressInfo).port };
+  }
 
   // Open tunnels do not outlive the task (G4).
   const untilDeadline = ctx.loaded.expiresAtMs - ctx.now();
@@ -343,6 +509,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
 
   return {
     port: server.port,
+    transparentPort: transparent?.port,
     hosts,
     ca: opts.ca,
     tunnels: () => open.size,
@@ -355,6 +522,8 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
       await server.close();
       server.server.closeAllConnections();
       interceptor.server.closeAllConnections();
+      if (transparent) await new Promise<void>((r) => transparent!.server.close(() => r()));
+      plainServer.closeAllConnections();
       await pinned.close();
     },
   };

@@ -43,8 +43,9 @@ export interface Interceptor {
   readonly server: Server;
 }
 
-export function createInterceptor(opts: InterceptorOptions): Interceptor {
-  const tunnels = new WeakMap<object, Tunnel>();
+/** An HTTP server that is never bound: sockets Errand accepted elsewhere (a decrypted tunnel, a
+ *  redirected connection) are handed to it. Configured like the listeners (listen.ts). */
+export function createHardenedServer(): Server {
   const server = createServer({
     maxHeaderSize: LIMITS.maxHeaderBytes,
     headersTimeout: LIMITS.headersTimeoutMs,
@@ -57,6 +58,12 @@ export function createInterceptor(opts: InterceptorOptions): Interceptor {
   });
   server.maxHeadersCount = LIMITS.maxHeaderCount * 2;
   server.setTimeout(LIMITS.idleTimeoutMs, (socket: Duplex) => socket.destroy());
+  return server;
+}
+
+export function createInterceptor(opts: InterceptorOptions): Interceptor {
+  const tunnels = new WeakMap<object, Tunnel>();
+  const server = createHardenedServer();
   const run = (req: IncomingMessage, res: ServerResponse) => {
     const tunnel = tunnels.get(req.socket);
     const fail = () => {

@@ -260,6 +260,7 @@ export async function forwardHarness(
     awsUpstreamUrl?: string;
     now?: () => number;
     upstreamNames?: readonly string[];
+    transparent?: boolean;
   } = {},
 ): Promise<ForwardHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'errand-forward-'));
@@ -284,6 +285,7 @@ export async function forwardHarness(
     credentials: opts.credentials ?? staticCredentials(),
     listen: { host: '127.0.0.1', port: 0 },
     proxyListen: { host: '127.0.0.1', port: 0 },
+    ...(opts.transparent ? { transparentListen: { host: '127.0.0.1', port: 0 } } : {}),
     caDir: join(dir, 'ca'),
     secretsDir: dir,
     stateDir: dir,
