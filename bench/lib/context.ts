@@ -28,11 +28,11 @@ export const TIERS: Readonly<Record<Tier['name'], Tier>> = {
   quick: {
     name: 'quick',
     rounds: 3,
-    wrkSeconds: 2,
+    wrkSeconds: 1,
     latencySeconds: 1,
     latencyRate: 200,
     transferBytes: [64 * MiB],
-    memorySeconds: 10,
+    memorySeconds: 8,
     memoryRate: 1000,
     startRounds: 3,
     decisionSamples: 20_000,

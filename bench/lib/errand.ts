@@ -90,6 +90,8 @@ export interface ErrandOptions {
   readonly upstreamCaFile?: string;
   readonly name?: string;
   readonly timeoutMs?: number;
+  /** Where the state directory (audit log, use journal) goes; default the run directory. */
+  readonly stateRoot?: string;
 }
 
 export interface RunningErrand extends Started {
@@ -123,7 +125,7 @@ export function isReady(opsPort: number): Promise<boolean> {
  *  runtime collects it); ready when /readyz says so. */
 export async function startErrand(children: Children, o: ErrandOptions): Promise<RunningErrand> {
   const name = o.name ?? 'errand';
-  const state = join(o.dir, `state-${name}-${Date.now()}`);
+  const state = join(o.stateRoot ?? o.dir, `state-${name}-${Date.now()}`);
   const [port, opsPort] = [await freePort(), await freePort()];
   const started = await children.start(
     name,

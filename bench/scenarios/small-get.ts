@@ -1,4 +1,5 @@
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type BenchContext, LOAD_CPU, roundOrder, SUBJECT_CPU } from '../lib/context.ts';
@@ -22,6 +23,8 @@ import { runWrk, wrkScript } from '../lib/wrk.ts';
 // the direct path and four bare proxies, interleaved round by round.
 
 export const SMALL_GET_ID = 'small-get';
+const ERRAND_TMPFS = 'errand, state on tmpfs';
+const TMPFS = '/dev/shm';
 const CONNECTIONS = 32;
 const SIGN_CALLS = 20_000;
 const TITLE = 'Allowed small GET, endpoint mode, SigV4 on';
@@ -76,6 +79,16 @@ async function startTinyproxy(ctx: BenchContext): Promise<{ port: number; pid: n
 }
 
 export async function runSmallGet(ctx: BenchContext): Promise<ScenarioResult> {
+  const tmpfs = existsSync(TMPFS) ? await mkdtemp(join(TMPFS, 'errand-bench-')) : undefined;
+  try {
+    return await measureSmallGet(ctx, tmpfs);
+  } finally {
+    await ctx.children.stopAll();
+    if (tmpfs) await rm(tmpfs, { recursive: true, force: true });
+  }
+}
+
+async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Promise<ScenarioResult> {
   const { tier, children, node } = ctx;
   const hz = clockTicksPerSecond();
   const server = (name: string) => join(import.meta.dirname, '..', 'servers', name);
@@ -97,6 +110,19 @@ export async function runSmallGet(ctx: BenchContext): Promise<ScenarioResult> {
     manifest,
     awsEnv: standInEnv(`http://127.0.0.1:${sts.ready['port'] as number}`, upUrl),
   });
+  // Diagnostic subject: the same Errand with its audit log and use journal on tmpfs, where fdatasync
+  // costs nothing; the difference to Errand is what durability costs on this machine's disk.
+  const errandTmpfs = tmpfs
+    ? await startErrand(children, {
+        node,
+        cpu: SUBJECT_CPU,
+        dir: ctx.dir,
+        manifest,
+        awsEnv: standInEnv(`http://127.0.0.1:${sts.ready['port'] as number}`, upUrl),
+        name: 'errand-tmpfs',
+        stateRoot: tmpfs,
+      })
+    : undefined;
   const splice = await children.start('splice', SUBJECT_CPU, node, [
     server('splice.ts'),
     '--target',
@@ -134,6 +160,9 @@ export async function runSmallGet(ctx: BenchContext): Promise<ScenarioResult> {
             closes: true,
           },
         ]
+      : []),
+    ...(errandTmpfs
+      ? [{ id: ERRAND_TMPFS, port: errandTmpfs.port, pid: errandTmpfs.pid, path: SMALL_PATH }]
       : []),
     { id: 'errand', port: errand.port, pid: errand.pid, path: SMALL_PATH },
   ];
@@ -246,7 +275,8 @@ export async function runSmallGet(ctx: BenchContext): Promise<ScenarioResult> {
     method:
       `GET ${SMALL_PATH} (1 KiB) with the headers an AWS SDK sends. Subjects: direct to the upstream; ` +
       'an L4 TCP splice; http-proxy (keep-alive agent); a minimal undici stream forwarder; tinyproxy ' +
-      '(forward proxy, absolute-form requests); Errand (`errand run`, signed manifest, audit on disk). ' +
+      '(forward proxy, absolute-form requests); Errand (`errand run`, signed manifest, audit log and use ' +
+      'journal on disk), and the same Errand with them on tmpfs (what durability costs). ' +
       'Throughput: wrk for the round duration. CPU: utime+stime of the subject process over the wrk ' +
       'window divided by the requests wrk completed. Latency: one connection at a fixed rate, measured ' +
       'from each intended send time. Signing: signAwsRequest timed in-process.',
