@@ -144,7 +144,7 @@ export function describeTears(tears: readonly Tear[] | undefined): string {
   return (tears ?? [])
     .map(
       (t) =>
-        `  torn write at line ${t.line} (${t.lines} line${t.lines === 1 ? '' : 's'}, ${t.bytes} bytes: a write cut short by a crash): the chain is re-anchored by the audit_opened record at line ${t.reanchoredAt}\n`,
+        `  torn write at line ${t.line} (${t.lines} line${t.lines === 1 ? '' : 's'}, ${t.bytes} bytes: a write cut short by a crash or a full disk): the chain is re-anchored by the audit_opened record at line ${t.reanchoredAt}\n`,
     )
     .join('');
 }

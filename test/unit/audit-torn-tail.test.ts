@@ -94,7 +94,7 @@ t.test('kill -9 mid-record: verify names the tear; the next run re-anchors and v
   t.equal(await main(['audit', 'verify', file], c2.io), 0);
   t.equal(
     c2.out(),
-    `${file}: chain verified, 7 records\n  torn write at line 5 (1 line, ${Buffer.byteLength(fragment)} bytes: a write cut short by a crash): the chain is re-anchored by the audit_opened record at line 6\n`,
+    `${file}: chain verified, 7 records\n  torn write at line 5 (1 line, ${Buffer.byteLength(fragment)} bytes: a write cut short by a crash or a full disk): the chain is re-anchored by the audit_opened record at line 6\n`,
   );
 });
 
