@@ -14,7 +14,7 @@ import type { SidecarContext } from './context.ts';
 import { createDestinationFloor, type DestinationFloor } from './destinations.ts';
 import { type Dialer, type Resolver, resolveDestination } from './dns.ts';
 import { normalizeProxyRequest, normalizeTunnelRequest } from './forward-front.ts';
-import { parseAuthority } from './front.ts';
+import { type FrontResult, parseAuthority } from './front.ts';
 import { createHttpGrantHandler, respondPlain } from './http-grant.ts';
 import { createPinnedUpstream } from './http-upstream.ts';
 import type { InjectSecrets } from './inject.ts';
@@ -23,6 +23,7 @@ import { listen } from './listen.ts';
 import { createHardenedServer, createInterceptor, MITM_LIMITS, type Tunnel } from './mitm.ts';
 import type { PodCa } from './pod-ca.ts';
 import { MAX_HELLO_BYTES, readClientHelloSni } from './transparent.ts';
+import { createWebSocketHandler, refuseOnSocket } from './websocket.ts';
 
 // The forward proxy (agents set HTTP_PROXY / HTTPS_PROXY to http://127.0.0.1:4751). Absolute-form
 // http:// requests go through the HTTP-grant pipeline; CONNECT opens an intercepted tunnel for a
@@ -151,9 +152,71 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     return httpGrant(req, res, front.request);
   };
 
+  // WebSocket upgrades (grants with websocket: true); every other upgrade is refused there too.
+  const webSocket = createWebSocketHandler({
+    ctx,
+    secrets: opts.secrets,
+    resolver: opts.resolver,
+    dialer: opts.dialer,
+    floor,
+    upstreamCa: opts.upstreamCa,
+    track: (socket) => track(socket),
+  });
+  const refuseUpgrade = (socket: Duplex, listener: string, id: string, reason: Reason, message: string) => {
+    refuseOnSocket(socket, reason, message, id);
+    ctx.metrics.observeRequest({ listener, service: 'websocket', decision: 'deny', reason }, 0);
+    void audit({
+      ...baseRecord(listener),
+      event: 'egress_decision',
+      request_id: id,
+      decision: 'deny',
+      reason,
+      message,
+      upstream: { contacted: false },
+    });
+  };
+  const onUpgrade = (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    listener: 'forward' | 'connect' | 'transparent',
+    normalize: (id: string) => FrontResult,
+    aws = false,
+  ) => {
+    const id = ctx.newRequestId();
+    // Nothing reads the socket once Node hands it over: hold the client's bytes until a decision.
+    socket.pause();
+    socket.on('error', () => socket.destroy());
+    if (aws)
+      return refuseUpgrade(
+        socket,
+        listener,
+        id,
+        'upgrade_denied',
+        'AWS endpoints are not reached by upgrade',
+      );
+    const front = normalize(id);
+    if (!front.ok) return refuseUpgrade(socket, listener, id, front.reason, front.message);
+    webSocket(req, socket, head, front.request).catch(() => socket.destroy());
+  };
+
   const interceptor = createInterceptor({
     ca: opts.ca,
     onRequest: onTunnelRequest,
+    onUpgrade: (req, socket, head, tunnel) =>
+      onUpgrade(
+        req,
+        socket,
+        head,
+        tunnel.listener,
+        (id) =>
+          normalizeTunnelRequest(req, id, tunnel.listener, {
+            scheme: 'https',
+            host: tunnel.host,
+            port: tunnel.port,
+          }),
+        tunnel.aws,
+      ),
     onRefused: (tunnel, reason, message) => {
       ctx.metrics.observeRequest(
         { listener: tunnel.listener, service: 'tunnel', decision: 'deny', reason },
@@ -307,6 +370,10 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     );
   };
 
+  server.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    onUpgrade(req, socket, head, 'forward', (id) => normalizeProxyRequest(req, id)),
+  );
+
   server.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const id = ctx.newRequestId();
     const target = req.url ?? '';
@@ -380,6 +447,22 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
   // No automatic 100 Continue: the handler answers it only once the request is authorized (A12).
   plainServer.on('checkContinue', runPlain);
   plainServer.on('checkExpectation', runPlain);
+  plainServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    onUpgrade(req, socket, head, 'transparent', (id) => {
+      const named = parseAuthority(req.headers.host ?? '');
+      if (!named)
+        return {
+          ok: false,
+          reason: 'bad_host',
+          message: 'Host header is required and must be a valid authority',
+        };
+      return normalizeTunnelRequest(req, id, 'transparent', {
+        scheme: 'http',
+        host: named.host,
+        port: named.port ?? 80,
+      });
+    }),
+  );
   plainServer.on('clientError', (_error: Error, socket: Duplex) => {
     if (socket.writable)
       socket.end(

@@ -38,37 +38,49 @@ export interface PinnedUpstream {
 /** Pools kept (one per destination address); older ones close when evicted. */
 export const MAX_PINNED_POOLS = 64;
 
+/** Opens a connection to the checked address through the injected dialer; for https, TLS verified
+ *  against the destination's name (SNI = that name), http/1.1 only. */
+export function openPinnedSocket(
+  dest: PinnedDestination,
+  opts: { dialer: Dialer; ca?: string | undefined },
+): Promise<Socket> {
+  return opts.dialer(dest.address, dest.port).then(
+    (raw: Socket) =>
+      new Promise<Socket>((resolve, reject) => {
+        if (dest.scheme === 'http') {
+          resolve(raw);
+          return;
+        }
+        const socket = tlsConnect({
+          socket: raw,
+          host: dest.host,
+          ...(isIP(dest.host) === 0 ? { servername: dest.host } : {}),
+          ...(opts.ca ? { ca: opts.ca } : {}),
+          rejectUnauthorized: true,
+          ALPNProtocols: ['http/1.1'],
+          minVersion: 'TLSv1.2',
+        });
+        const fail = (error: Error) => {
+          socket.destroy();
+          reject(error);
+        };
+        socket.setTimeout(LIMITS.upstreamConnectTimeoutMs, () => fail(new Error('TLS handshake timeout')));
+        socket.once('error', fail);
+        socket.once('secureConnect', () => {
+          socket.setTimeout(0);
+          socket.removeListener('error', fail);
+          resolve(socket);
+        });
+      }),
+  );
+}
+
 export function createPinnedUpstream(opts: { dialer: Dialer; ca?: string | undefined }): PinnedUpstream {
   const connectorFor =
     (dest: PinnedDestination): buildConnector.connector =>
     (_options, callback) => {
-      opts.dialer(dest.address, dest.port).then(
-        (raw: Socket) => {
-          if (dest.scheme === 'http') {
-            callback(null, raw);
-            return;
-          }
-          const socket = tlsConnect({
-            socket: raw,
-            host: dest.host,
-            ...(isIP(dest.host) === 0 ? { servername: dest.host } : {}),
-            ...(opts.ca ? { ca: opts.ca } : {}),
-            rejectUnauthorized: true,
-            ALPNProtocols: ['http/1.1'],
-            minVersion: 'TLSv1.2',
-          });
-          const fail = (error: Error) => {
-            socket.destroy();
-            callback(error, null);
-          };
-          socket.setTimeout(LIMITS.upstreamConnectTimeoutMs, () => fail(new Error('TLS handshake timeout')));
-          socket.once('error', fail);
-          socket.once('secureConnect', () => {
-            socket.setTimeout(0);
-            socket.removeListener('error', fail);
-            callback(null, socket);
-          });
-        },
+      openPinnedSocket(dest, opts).then(
+        (socket) => callback(null, socket),
         (error: Error) => callback(error, null),
       );
     };

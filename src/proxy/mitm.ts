@@ -31,6 +31,8 @@ export interface InterceptorOptions {
   readonly ca: PodCa;
   /** One decrypted request, with the tunnel it arrived in. */
   readonly onRequest: (req: IncomingMessage, res: ServerResponse, tunnel: Tunnel) => Promise<void>;
+  /** An upgrade request (Connection: upgrade) inside the tunnel; the caller owns the socket. */
+  readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, tunnel: Tunnel) => void;
   /** A tunnel that ended before any request could be read (recorded by the caller). */
   readonly onRefused: (tunnel: Tunnel, reason: Reason, message: string) => void;
   /** A parse error inside the tunnel, answered 400 here (recorded by the caller). */
@@ -76,6 +78,14 @@ export function createInterceptor(opts: InterceptorOptions): Interceptor {
   server.on('request', run);
   server.on('checkContinue', run);
   server.on('checkExpectation', run);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const tunnel = tunnels.get(socket);
+    if (!tunnel) {
+      socket.destroy();
+      return;
+    }
+    opts.onUpgrade(req, socket, head, tunnel);
+  });
   // CONNECT inside an intercepted tunnel is never honoured (D10).
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     const tunnel = tunnels.get(socket);

@@ -2,9 +2,9 @@ import { Transform } from 'node:stream';
 
 // What an upstream reflects back must not hand the agent the credential Errand injected
 // (SECURITY-CASES F3, K3: httpbin-style echo endpoints, error pages quoting the request, TRACE).
-// Response headers are scrubbed value by value; bodies are scrubbed as a stream with a bounded
-// carry-over of (longest pattern − 1) bytes, so an echo split across chunks is still caught and
-// memory stays flat whatever the body size.
+// Response headers are scrubbed value by value; bodies are scrubbed as a stream that holds back only
+// a trailing partial match (at most the longest pattern − 1 bytes), so an echo split across chunks
+// is still caught, memory stays flat whatever the body size, and streams are not delayed.
 
 export const REDACTED = '[redacted]';
 /** Secrets shorter than this cannot be scrubbed without mangling ordinary text. */
@@ -30,9 +30,10 @@ export function scrubText(text: string, patterns: readonly string[]): string {
   return out;
 }
 
-function replaceAll(buf: Buffer, patterns: readonly Buffer[], redacted: Buffer): Buffer {
+function replaceAll(buf: Buffer, patterns: readonly Buffer[], replacementOf: (p: Buffer) => Buffer): Buffer {
   let out = buf;
   for (const p of patterns) {
+    const redacted = replacementOf(p);
     let at = out.indexOf(p);
     if (at === -1) continue;
     const parts: Buffer[] = [];
@@ -48,11 +49,29 @@ function replaceAll(buf: Buffer, patterns: readonly Buffer[], redacted: Buffer):
   return out;
 }
 
-/** A byte stream with every pattern replaced by `[redacted]`. Counts replacements for the audit. */
-export function createScrubber(patterns: readonly string[]): Transform & { readonly replaced: number } {
+/** A byte stream with every pattern replaced by `[redacted]` (or, with `sameLength`, by as many
+ *  `*` as it has bytes: framed streams such as WebSocket keep their frame lengths). Counts
+ *  replacements for the audit. */
+export function createScrubber(
+  patterns: readonly string[],
+  opts: { sameLength?: boolean } = {},
+): Transform & { readonly replaced: number } {
   const needles = patterns.map((p) => Buffer.from(p, 'utf8'));
   const redacted = Buffer.from(REDACTED);
-  const keep = Math.max(0, ...needles.map((n) => n.length)) - 1;
+  const replacementOf = (p: Buffer): Buffer => (opts.sameLength ? Buffer.alloc(p.length, '*') : redacted);
+  /** Bytes at the end of `b` that could be the start of a pattern: held back until more arrives. */
+  const heldBack = (b: Buffer): number => {
+    let keep = 0;
+    for (const n of needles) {
+      for (let l = Math.min(n.length - 1, b.length); l > keep; l--) {
+        if (b.subarray(b.length - l).equals(n.subarray(0, l))) {
+          keep = l;
+          break;
+        }
+      }
+    }
+    return keep;
+  };
   let tail = Buffer.alloc(0);
   let replaced = 0;
   const count = (b: Buffer) => {
@@ -68,9 +87,11 @@ export function createScrubber(patterns: readonly string[]): Transform & { reado
     transform(chunk: Buffer, _enc, done) {
       const joined = Buffer.concat([tail, chunk]);
       count(joined);
-      const clean = replaceAll(joined, needles, redacted);
-      // An occurrence starting before the last `keep` bytes ended inside `joined`: already replaced.
-      const cut = Math.max(0, clean.length - keep);
+      const clean = replaceAll(joined, needles, replacementOf);
+      // Every whole occurrence is replaced; one that is not whole yet is a suffix of `clean` that is
+      // a prefix of a pattern, and only that is held back. Nothing else waits, so streams (server-sent
+      // events, WebSocket) are not delayed.
+      const cut = clean.length - heldBack(clean);
       tail = Buffer.from(clean.subarray(cut));
       done(null, clean.subarray(0, cut));
     },

@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { createHash, webcrypto } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import type { Test } from 'tap';
@@ -109,6 +110,8 @@ export interface TlsUpstream {
   answer(
     fn: (r: Seen) => { status: number; headers?: Record<string, string | string[]>; body?: string },
   ): void;
+  /** Handles upgrade requests (default: the socket is destroyed). */
+  onUpgrade(fn: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): void;
   close(): Promise<void>;
 }
 
@@ -139,9 +142,23 @@ export async function startTlsUpstream(
     res.writeHead(a.status, a.headers ?? {});
     res.end(a.body ?? '');
   });
+  let upgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    requests.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      body: Buffer.alloc(0),
+    });
+    if (upgrade) upgrade(req, socket, head);
+    else socket.destroy();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
+    onUpgrade: (fn) => {
+      upgrade = fn;
+    },
     requests,
     answer: (fn) => {
       answer = fn;

@@ -42,3 +42,24 @@ t.test('streams, whatever the chunk boundaries', async (t) => {
   const partial = await scrubChunks([SECRET.slice(0, 10)]);
   t.equal(partial.out, SECRET.slice(0, 10), 'a prefix at the very end is flushed unchanged');
 });
+
+t.test('nothing but a partial match waits; same-length replacement keeps lengths', async (t) => {
+  const s = createScrubber(patterns);
+  const got: string[] = [];
+  s.on('data', (d: Buffer) => got.push(d.toString()));
+  s.write(Buffer.from('event: a\n\n'));
+  await new Promise((r) => setImmediate(r));
+  t.same(got, ['event: a\n\n'], 'a chunk with no partial match is emitted at once (server-sent events)');
+  s.write(Buffer.from(`data: ${SECRET.slice(0, 5)}`));
+  await new Promise((r) => setImmediate(r));
+  t.same(got.join(''), 'event: a\n\ndata: ', 'only the possible start of the secret waits');
+  s.end(Buffer.from(`${SECRET.slice(5)}\n`));
+  await new Promise((r) => s.once('end', r));
+  t.equal(got.join(''), `event: a\n\ndata: ${REDACTED}\n`);
+
+  const same = createScrubber(patterns, { sameLength: true });
+  const out: Buffer[] = [];
+  Readable.from([Buffer.from(`[${SECRET}]`)]).pipe(same);
+  for await (const p of same) out.push(p as Buffer);
+  t.equal(Buffer.concat(out).toString(), `[${'*'.repeat(Buffer.byteLength(SECRET))}]`);
+});
