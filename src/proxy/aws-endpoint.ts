@@ -4,6 +4,7 @@ import { authorizeAws } from '../authorize/authorize.ts';
 import { awsBodyNeeded, classifyAws, detectAwsService, protocolOfService } from '../classify/aws.ts';
 import type { AwsIntent } from '../classify/types.ts';
 import { ErrandError, type Reason } from '../errors.ts';
+import { type SessionKey, sessionNameOf } from '../manifest/policy.ts';
 import { type AwsProtocol, awsErrorResponse } from './aws-errors.ts';
 import { buildAwsUpstreamRequest } from './aws-upstream-request.ts';
 import type { SidecarContext } from './context.ts';
@@ -37,6 +38,24 @@ async function readBounded(req: IncomingMessage, limit: number): Promise<Uint8Ar
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+/** Who AWS will see sign an allowed request (CloudTrail's userIdentity): the assumed-role session ARN,
+ *  derived from the role and the RoleSessionName Errand mints with, and the SourceIdentity. */
+function stsIdentity(ctx: SidecarContext, grantIds: readonly string[]) {
+  const aws = ctx.loaded.manifest.aws;
+  if (!aws) return undefined;
+  const [, , , , account, resource] = aws.roleArn.split(':');
+  const roleName = resource?.split('/').at(-1);
+  const task = ctx.loaded.manifest.task;
+  const keys: SessionKey[] =
+    aws.isolation === 'grant' ? grantIds.map((g) => `grant:${g}` as const) : ['task'];
+  return {
+    source_identity: task.user.subject,
+    session_arns: keys.map(
+      (k) => `arn:aws:sts::${account}:assumed-role/${roleName}/${sessionNameOf(task.id, k)}`,
+    ),
+  };
 }
 
 /** The smallest body cap among the grants that allowed a request (undefined: no cap). */
@@ -139,6 +158,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
             resources: o.intent.needs.map((n) => `${n.action} ${n.resource}`),
           }
         : undefined,
+      sts: o.decision === 'allow' ? stsIdentity(ctx, o.grantIds ?? []) : undefined,
       upstream: o.upstream ?? { contacted: false },
       duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
     });

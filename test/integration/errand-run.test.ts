@@ -144,6 +144,19 @@ t.test('signed manifest: ready after the STS session, serves, SIGTERM ends clean
   const audit = await readFile(join(state, 'audit.jsonl'), 'utf8');
   t.same(verifyAuditText(audit), { ok: true, records: audit.trimEnd().split('\n').length });
   t.match(audit, /"event":"sidecar_stopped"/);
+  const allow = audit
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((r) => r['event'] === 'egress_decision' && r['decision'] === 'allow');
+  t.same(
+    allow?.['sts'],
+    {
+      source_identity: 'alice@example.com',
+      session_arns: ['arn:aws:sts::123456789012:assumed-role/errand-task/tsk_run_test'],
+    },
+    'the allow record names the STS session AWS logs the call under, and the user',
+  );
   t.notMatch(audit, /"warning"/, 'no unsigned-manifest warning on a signed run');
   for (const line of audit.trimEnd().split('\n'))
     t.notMatch(line, /ASIA[A-Z0-9]{12,}/, 'no STS key id in the audit log');
