@@ -51,6 +51,7 @@ export async function startTestSidecar(opts: {
   ops?: boolean;
 }): Promise<TestSidecar> {
   const dir = opts.stateDir ?? (await mkdtemp(join(tmpdir(), 'errand-sidecar-')));
+  const credentials = opts.credentials ?? staticCredentials();
   const text = JSON.stringify(opts.manifest);
   const auditFile = join(dir, 'audit.jsonl');
   const sidecar = await startSidecar({
@@ -61,7 +62,7 @@ export async function startTestSidecar(opts: {
       signed: true,
     }),
     unsigned: false,
-    credentials: opts.credentials ?? staticCredentials(),
+    credentials,
     listen: { host: '127.0.0.1', port: 0 },
     ...(opts.ops ? { opsListen: { host: '127.0.0.1', port: 0 } } : {}),
     stateDir: dir,
@@ -82,8 +83,16 @@ export async function startTestSidecar(opts: {
         .map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     async stop() {
+      // Canary (SECURITY-CASES L2): no secret this sidecar held may appear in its audit file.
+      const secrets = [...Object.values(TEST_CREDENTIALS), ...credentials.secrets()];
       await sidecar.stop();
+      const audit = await readFile(auditFile, 'utf8').catch(() => '');
       if (!opts.stateDir) await rm(dir, { recursive: true, force: true });
+      const leaked = secrets.filter((secret) => secret.length >= 8 && audit.includes(secret)).length;
+      if (leaked > 0)
+        throw new Error(
+          `CANARY: ${leaked} secret value(s) Errand held appear in its audit file ${auditFile}`,
+        );
     },
   };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { STSClient } from '@aws-sdk/client-sts';
 import t from 'tap';
 import { request } from 'undici';
-import { StsSessions } from '../../src/credentials/sts-sessions.ts';
+import { type StsClientLike, StsSessions } from '../../src/credentials/sts-sessions.ts';
 import { compileSessionPolicies, sessionParameters } from '../../src/manifest/policy.ts';
 import type { LoadedManifest, Manifest } from '../../src/manifest/types.ts';
 import type { SessionCredentials } from '../../src/sidecar.ts';
@@ -156,11 +156,26 @@ class VirtualClock {
   }
 }
 
-/** Waits until the front has answered every call and the client had a moment to read the answer. */
+/** AssumeRole calls Errand's client has sent and not yet finished with (answer parsed or failed). */
+let clientInFlight = 0;
+/** The real client, counted: a test step waits for every call it started to settle. */
+const countingClient = (client: STSClient): StsClientLike => ({
+  async send(command, options) {
+    clientInFlight++;
+    try {
+      return await client.send(command, options);
+    } finally {
+      // Let the caller's continuation (the next attempt, or recording the failure) run first.
+      setTimeout(() => clientInFlight--, 5);
+    }
+  },
+});
+
+/** Waits until every AssumeRole started has settled and nothing new started for a while. */
 async function settleSts(): Promise<void> {
   for (let quiet = 0; quiet < 3; ) {
     await new Promise((r) => setTimeout(r, 15));
-    quiet = front.inFlight === 0 ? quiet + 1 : 0;
+    quiet = clientInFlight === 0 && front.inFlight === 0 ? quiet + 1 : 0;
   }
 }
 
@@ -178,13 +193,15 @@ function taskCredentials(loaded: LoadedManifest, clock: VirtualClock): SessionCr
       if (!p.ok) throw new Error(p.problems.map((x) => x.message).join('; '));
       return p.parameters;
     },
-    client: new STSClient({
-      region: 'us-east-1',
-      endpoint: front.url,
-      credentials: moto.sourceCredentials,
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 },
-    }),
+    client: countingClient(
+      new STSClient({
+        region: 'us-east-1',
+        endpoint: front.url,
+        credentials: moto.sourceCredentials,
+        maxAttempts: 1,
+        requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 },
+      }),
+    ),
     now: clock.now,
     setTimer: clock.setTimer,
     sleep: async () => undefined,
