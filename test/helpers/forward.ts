@@ -366,7 +366,7 @@ export interface TunnelExchange {
 export function tunnelExchange(
   h: Pick<ForwardHarness, 'proxyPort' | 'sidecar'>,
   authority: string,
-  payload: string | string[],
+  payload: string | Buffer | (string | Buffer)[],
   opts: { servername?: string | false; idleMs?: number; connectHeaders?: string[]; plain?: boolean } = {},
 ): Promise<TunnelExchange> {
   return new Promise((resolve) => {
