@@ -9,10 +9,10 @@ import { type AwsProtocol, awsErrorResponse } from './aws-errors.ts';
 import { buildAwsUpstreamRequest } from './aws-upstream-request.ts';
 import type { SidecarContext } from './context.ts';
 import { type FrontResult, normalizeRequest } from './front.ts';
+import { agentResponseHeaders } from './http-grant-request.ts';
 import { LIMITS } from './limits.ts';
 import { redactText } from './redact.ts';
 import type { Listener, NormalizedRequest } from './request.ts';
-import { relayHeaders } from './upstream.ts';
 
 // The AWS endpoint listener (agents set AWS_ENDPOINT_URL=http://127.0.0.1:4750). One request, in
 // order: parse, classify, authorize (taking the use), record, sign, forward, stream back, record.
@@ -336,7 +336,8 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
       upstreamRequestId =
         String(upstream.headers['x-amz-request-id'] ?? upstream.headers['x-amzn-requestid'] ?? '') ||
         undefined;
-      const headers = relayHeaders(upstream.headers);
+      // K3/L2: an endpoint echoing what Errand signed (key id, session token) is scrubbed like an HTTP grant's.
+      const headers = agentResponseHeaders(upstream.headers, ctx.credentials.secrets());
       if (status >= 300 || intent.operation === 'CreateMultipartUpload') {
         const buf = Buffer.from(await upstream.body.arrayBuffer());
         const text =
