@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseBenchArgs, type ScenarioId, USAGE } from './lib/args.ts';
 import { type BenchContext, LOAD_CPU, TIERS } from './lib/context.ts';
 import { REPO } from './lib/errand.ts';
@@ -106,6 +106,14 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const { args } = parsed;
+  if (args.render !== undefined) {
+    const run = JSON.parse(await readFile(args.render, 'utf8')) as BenchRun;
+    if (run.schema !== 1)
+      throw new Error(`${args.render} is not a bench results file (schema ${run.schema})`);
+    await writeDocs(run, relative(REPO, resolve(args.render)));
+    process.stderr.write(`bench: rendered ${args.render} into docs/benchmarks.md\n`);
+    return 0;
+  }
   const missing = ['wrk', 'taskset'].filter((c) => !have(c));
   if (missing.length > 0) {
     process.stderr.write(`bench: ${missing.join(', ')} not found; run scripts/setup-bench.sh as root\n`);

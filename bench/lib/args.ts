@@ -7,6 +7,7 @@ export const USAGE = `usage: npm run bench -- [--full] [--only <scenario>[,<scen
               start, memory
   --rounds N  override the tier's number of interleaved rounds (at least 3)
   --docs      also rewrite the results section of docs/benchmarks.md and its SVG charts
+  --render F  measure nothing: rewrite that section and the charts from results file F
 Results are written to bench/results/<tier>-<time>.json.
 `;
 
@@ -25,6 +26,8 @@ export interface BenchArgs {
   readonly only: readonly ScenarioId[];
   readonly rounds: number | undefined;
   readonly docs: boolean;
+  /** A results file to render into the docs instead of measuring. */
+  readonly render: string | undefined;
 }
 
 export type ParsedArgs =
@@ -38,12 +41,16 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   let only: ScenarioId[] = [...SCENARIOS];
   let rounds: number | undefined;
   let docs = false;
+  let render: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--full') tier = 'full';
     else if (arg === '--quick') tier = 'quick';
     else if (arg === '--docs') docs = true;
-    else if (arg === '--only') {
+    else if (arg === '--render') {
+      render = argv[++i];
+      if (render === undefined || render === '') return { ok: false, error: '--render needs a results file' };
+    } else if (arg === '--only') {
       const names = (argv[++i] ?? '').split(',').filter((s) => s !== '');
       const unknown = names.filter((n) => !isScenario(n));
       if (names.length === 0 || unknown.length > 0)
@@ -56,5 +63,5 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
       rounds = n;
     } else return { ok: false, error: `unknown option ${arg}` };
   }
-  return { ok: true, args: { tier, only, rounds, docs } };
+  return { ok: true, args: { tier, only, rounds, docs, render } };
 }

@@ -36,6 +36,7 @@ export function benchManifest(
   expiresAt: Date,
   bigSizes: readonly number[],
   roleArn = 'arn:aws:iam::123456789012:role/errand-task',
+  httpGrantUrl?: string,
 ): string {
   const iso = expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const big = bigSizes.map((n) => `"arn:aws:s3:::${BUCKET}/big/${n}.bin"`).join(', ');
@@ -55,6 +56,18 @@ ${
   bigSizes.length > 0
     ? `    - { id: put-big, action: s3:PutObject, resource: [${big}], uses: unlimited }
     - { id: get-big, action: s3:GetObject, resource: [${big}], uses: unlimited }
+`
+    : ''
+}${
+  httpGrantUrl
+    ? `http:
+  grants:
+    - id: get-small-http
+      method: GET
+      url: ${httpGrantUrl}
+      uses: unlimited
+      unsafeAllowPlainHttp: true
+      unsafeAllowPrivateAddress: true
 `
     : ''
 }`;
@@ -92,11 +105,16 @@ export interface ErrandOptions {
   readonly timeoutMs?: number;
   /** Where the state directory (audit log, use journal) goes; default the run directory. */
   readonly stateRoot?: string;
+  /** Also listen as the forward proxy (--proxy-listen), writing the pod CA to --ca-dir. */
+  readonly proxy?: boolean;
 }
 
 export interface RunningErrand extends Started {
   readonly port: number;
   readonly opsPort: number;
+  /** The forward proxy's port and the pod CA file, when started with `proxy`. */
+  readonly proxyPort?: number;
+  readonly caFile?: string;
 }
 
 /** Source credentials and endpoints for an Errand whose STS is the bench stand-in. */
@@ -127,6 +145,8 @@ export async function startErrand(children: Children, o: ErrandOptions): Promise
   const name = o.name ?? 'errand';
   const state = join(o.stateRoot ?? o.dir, `state-${name}-${Date.now()}`);
   const [port, opsPort] = [await freePort(), await freePort()];
+  const proxyPort = o.proxy ? await freePort() : undefined;
+  const caDir = join(state, 'ca');
   const started = await children.start(
     name,
     o.cpu,
@@ -147,6 +167,7 @@ export async function startErrand(children: Children, o: ErrandOptions): Promise
       '--log-level',
       'error',
       ...(o.upstreamCaFile ? ['--upstream-ca-file', o.upstreamCaFile] : []),
+      ...(proxyPort ? ['--proxy-listen', `127.0.0.1:${proxyPort}`, '--ca-dir', caDir] : []),
     ],
     {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...o.awsEnv },
@@ -155,5 +176,10 @@ export async function startErrand(children: Children, o: ErrandOptions): Promise
       timeoutMs: o.timeoutMs ?? 20_000,
     },
   );
-  return { ...started, port, opsPort };
+  return {
+    ...started,
+    port,
+    opsPort,
+    ...(proxyPort ? { proxyPort, caFile: join(caDir, 'ca.pem') } : {}),
+  };
 }

@@ -51,6 +51,7 @@ export class Children {
     });
     const timeoutMs = opts.timeoutMs ?? 15_000;
     if (opts.probe !== undefined) {
+      child.stdout?.resume();
       await this.#poll(name, child, opts.probe, timeoutMs, () => stderr);
       return { child, pid: child.pid!, readyLine: '', ready: {} };
     }

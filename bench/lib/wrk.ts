@@ -44,8 +44,11 @@ export function parseWrkOutput(text: string): WrkResult {
 export function wrkScript(path: string, headers: Readonly<Record<string, string>>): string {
   const lua = (s: string) => JSON.stringify(s); // a JSON string is a valid Lua string literal here
   const lines = [`wrk.method = "GET"`, `wrk.path = ${lua(path)}`];
-  for (const [name, value] of Object.entries(headers))
-    lines.push(`wrk.headers[${lua(name)}] = ${lua(value)}`);
+  for (const [name, value] of Object.entries(headers)) {
+    // wrk adds its own "Host" unless the script sets that exact key: a lower-case one would be a second Host.
+    const key = name.toLowerCase() === 'host' ? 'Host' : name;
+    lines.push(`wrk.headers[${lua(key)}] = ${lua(value)}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,19 +1,254 @@
-import type { BenchContext } from '../lib/context.ts';
-import { notMeasured, type ScenarioResult } from '../lib/results.ts';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ProxyAgent } from 'undici';
+import { closedLoop } from '../lib/closed-loop.ts';
+import { type BenchContext, LOAD_CPU, roundOrder, SUBJECT_CPU } from '../lib/context.ts';
+import {
+  AGENT_GET_HEADERS,
+  benchManifest,
+  SMALL_PATH,
+  signBenchManifest,
+  standInEnv,
+  startErrand,
+} from '../lib/errand.ts';
+import { clockTicksPerSecond, cpuTicks } from '../lib/proc.ts';
+import { freePort } from '../lib/processes.ts';
+import { compare, judge, RoundTable, type ScenarioResult } from '../lib/results.ts';
+import { runWrk, wrkScript } from '../lib/wrk.ts';
 
-// Scenario 2: the small GET through Errand's forward proxy (absolute-form http://) and through
-// CONNECT + TLS interception, against the same baselines plus mitmproxy for interception.
-// Pending: the forward proxy landed while this suite was being built; its scenarios are not
-// written yet (docs/benchmarks.md, "Pending").
+// Scenario 2: the small GET through Errand's forward proxy. Plain http through HTTP_PROXY
+// (absolute-form, an HTTP grant: wrk) against tinyproxy and direct; and HTTPS through CONNECT with
+// TLS interception (the AWS pipeline inside the tunnel: SigV4, as on the endpoint) against mitmproxy
+// intercepting the same way, with a closed-loop generator (wrk has no CONNECT).
 
-export async function runForwardProxy(_ctx: BenchContext): Promise<ScenarioResult> {
-  return notMeasured(
-    'forward-proxy',
-    'Small GET through the forward proxy and through CONNECT + TLS interception',
-    'pending',
-    'not measured yet: the forward proxy (src/proxy/forward-proxy.ts) landed while this suite was being built',
-    'the small GET through `--proxy-listen` as absolute-form http:// and as CONNECT + TLS interception with ' +
-      'the pod CA; baselines: direct, the splice, http-proxy, the undici forwarder, tinyproxy, and mitmproxy ' +
-      '(mitmdump) for interception; target: interception ≥ 5× mitmproxy throughput.',
+const execFileP = promisify(execFile);
+const CONNECTIONS = 32;
+const TUNNELS = 16;
+const AWS_HOST = 's3.us-east-1.amazonaws.com';
+
+const canConnect = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+
+async function makeCertificate(dir: string): Promise<{ key: string; cert: string }> {
+  const key = join(dir, 'fp-upstream.key');
+  const cert = join(dir, 'fp-upstream.crt');
+  await execFileP('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  return { key, cert };
+}
+
+export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult> {
+  const { tier, children, node } = ctx;
+  const hz = clockTicksPerSecond();
+  const servers = join(import.meta.dirname, '..', 'servers');
+  const { key, cert } = await makeCertificate(ctx.dir);
+  const up = await children.start('upstream', LOAD_CPU, node, [join(servers, 'upstream.ts')]);
+  const tlsUp = await children.start('upstream-https', LOAD_CPU, node, [
+    join(servers, 'upstream.ts'),
+    '--tls-key',
+    key,
+    '--tls-cert',
+    cert,
+  ]);
+  const sts = await children.start('sts', LOAD_CPU, node, [join(servers, 'sts-stand-in.ts')]);
+  const upUrl = `http://127.0.0.1:${up.ready['port'] as number}`;
+  const tlsUrl = `https://127.0.0.1:${tlsUp.ready['port'] as number}`;
+  const smallUrl = `${upUrl}${SMALL_PATH}`;
+  // Absolute-form requests carry the origin's authority in Host too (RFC 9112 §3.2.2).
+  const proxied = { ...AGENT_GET_HEADERS, host: `127.0.0.1:${up.ready['port'] as number}` };
+  const manifest = await signBenchManifest(
+    ctx.dir,
+    benchManifest(new Date(Date.now() + 2 * 3600_000), [], undefined, smallUrl),
+    node,
   );
+  const errand = await startErrand(children, {
+    node,
+    cpu: SUBJECT_CPU,
+    dir: ctx.dir,
+    manifest,
+    awsEnv: standInEnv(`http://127.0.0.1:${sts.ready['port'] as number}`, tlsUrl),
+    upstreamCaFile: cert,
+    proxy: true,
+    name: 'errand-proxy',
+  });
+  const podCa = await readFile(errand.caFile!, 'utf8');
+
+  // tinyproxy (plain http forward proxy).
+  const tinyPort = await freePort();
+  const tinyConf = join(ctx.dir, 'fp-tinyproxy.conf');
+  await writeFile(
+    tinyConf,
+    `Port ${tinyPort}\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 60\nMaxClients 256\nLogLevel Error\nLogFile "${join(ctx.dir, 'fp-tinyproxy.log')}"\nDisableViaHeader Yes\n`,
+  );
+  const tiny = await children.start('tinyproxy', SUBJECT_CPU, 'tinyproxy', ['-d', '-c', tinyConf], {
+    probe: () => canConnect(tinyPort),
+  });
+  // mitmproxy (mitmdump), intercepting TLS with its own CA, trusting the upstream's certificate.
+  const mitmPort = await freePort();
+  const mitmDir = join(ctx.dir, 'mitmproxy');
+  const mitmCaFile = join(mitmDir, 'mitmproxy-ca-cert.pem');
+  const mitm = await children.start(
+    'mitmproxy',
+    SUBJECT_CPU,
+    'mitmdump',
+    [
+      '--listen-host',
+      '127.0.0.1',
+      '--listen-port',
+      String(mitmPort),
+      '--set',
+      `confdir=${mitmDir}`,
+      '--set',
+      'ssl_verify_upstream_trusted_ca=' + cert,
+      '-q',
+    ],
+    { probe: async () => existsSync(mitmCaFile) && (await canConnect(mitmPort)), timeoutMs: 30_000 },
+  );
+  const mitmCa = await readFile(mitmCaFile, 'utf8');
+
+  const plain = [
+    {
+      id: 'direct',
+      port: up.ready['port'] as number,
+      pid: undefined,
+      path: SMALL_PATH,
+      closes: false,
+      headers: AGENT_GET_HEADERS,
+    },
+    { id: 'tinyproxy', port: tinyPort, pid: tiny.pid, path: smallUrl, closes: true, headers: proxied },
+    {
+      id: 'errand proxy (http grant)',
+      port: errand.proxyPort!,
+      pid: errand.pid,
+      path: smallUrl,
+      closes: false,
+      headers: proxied,
+    },
+  ];
+  const tunnels = [
+    {
+      id: 'mitmproxy (CONNECT + TLS)',
+      pid: mitm.pid,
+      url: `${tlsUrl}${SMALL_PATH}`,
+      headers: {},
+      dispatcher: () => new ProxyAgent({ uri: `http://127.0.0.1:${mitmPort}`, requestTls: { ca: mitmCa } }),
+    },
+    {
+      id: 'errand (CONNECT + TLS, SigV4)',
+      pid: errand.pid,
+      url: `https://${AWS_HOST}${SMALL_PATH}`,
+      headers: AGENT_GET_HEADERS,
+      dispatcher: () =>
+        new ProxyAgent({ uri: `http://127.0.0.1:${errand.proxyPort!}`, requestTls: { ca: podCa } }),
+    },
+  ];
+  const plainIds = plain.map((s) => s.id);
+  const tunnelIds = tunnels.map((s) => s.id);
+  const rps = new RoundTable([...plainIds, ...tunnelIds]);
+  const cpu = new RoundTable([...plainIds.slice(1), ...tunnelIds]);
+  const seconds = tier.wrkSeconds;
+  // Warm-up: JIT, pools, leaf certificates.
+  for (const s of plain)
+    await runWrk({
+      cpu: LOAD_CPU,
+      url: `http://127.0.0.1:${s.port}`,
+      script: wrkScript(s.path, s.headers),
+      connections: CONNECTIONS,
+      seconds: 1,
+      dir: ctx.dir,
+      closesConnections: s.closes,
+    });
+  for (const s of tunnels)
+    await closedLoop({
+      url: s.url,
+      headers: s.headers,
+      workers: TUNNELS,
+      seconds: 1,
+      dispatcher: s.dispatcher,
+    });
+
+  for (let round = 0; round < tier.rounds; round++) {
+    for (const s of roundOrder(plain, round)) {
+      const before = s.pid === undefined ? 0 : await cpuTicks(s.pid);
+      const w = await runWrk({
+        cpu: LOAD_CPU,
+        url: `http://127.0.0.1:${s.port}`,
+        script: wrkScript(s.path, s.headers),
+        connections: CONNECTIONS,
+        seconds,
+        dir: ctx.dir,
+        closesConnections: s.closes,
+      });
+      rps.set(s.id, round, w.rps);
+      if (s.pid !== undefined)
+        cpu.set(s.id, round, (((await cpuTicks(s.pid)) - before) / hz / w.requests) * 1e6);
+    }
+    for (const s of roundOrder(tunnels, round)) {
+      const before = await cpuTicks(s.pid);
+      const r = await closedLoop({
+        url: s.url,
+        headers: s.headers,
+        workers: TUNNELS,
+        seconds,
+        dispatcher: s.dispatcher,
+      });
+      rps.set(s.id, round, r.rps);
+      cpu.set(s.id, round, (((await cpuTicks(s.pid)) - before) / hz / r.requests) * 1e6);
+    }
+    ctx.log(`  round ${round + 1} done`);
+  }
+  const rpsM = rps.metric('rps', 'Throughput through a forward proxy', 'req/s', 'higher');
+  const cpuM = cpu.metric('cpu', 'CPU of the proxy process per request', 'µs', 'lower');
+  const intercept = compare(rpsM, 'errand (CONNECT + TLS, SigV4)', 'mitmproxy (CONNECT + TLS)');
+  return {
+    id: 'forward-proxy',
+    title: 'Small GET through the forward proxy and through CONNECT + TLS interception',
+    status: 'measured',
+    method:
+      'Plain http through HTTP_PROXY: absolute-form GET of the 1 KiB object, wrk (1 thread, ' +
+      `${CONNECTIONS} connections), Errand authorizing it by an HTTP grant (unsafeAllowPlainHttp, ` +
+      'unsafeAllowPrivateAddress: the upstream is on loopback), against tinyproxy and direct. HTTPS through ' +
+      `CONNECT: ${TUNNELS} tunnels in a closed loop (undici ProxyAgent in the runner, wrk has no CONNECT); ` +
+      `Errand intercepts ${AWS_HOST} with its pod CA and runs the AWS pipeline (classify, authorize, SigV4) ` +
+      'to the https upstream; mitmproxy (mitmdump, quiet) intercepts with its own CA and relays to the same ' +
+      'upstream. The client side of the TLS costs the load core as much for both.',
+    metrics: [rpsM, cpuM],
+    comparisons: [
+      compare(rpsM, 'errand proxy (http grant)', 'tinyproxy'),
+      compare(rpsM, 'errand proxy (http grant)', 'direct'),
+      compare(cpuM, 'errand proxy (http grant)', 'tinyproxy'),
+      intercept,
+      compare(cpuM, 'errand (CONNECT + TLS, SigV4)', 'mitmproxy (CONNECT + TLS)'),
+    ],
+    targets: [
+      judge('rps-intercept', 'interception ≥ 5× mitmproxy throughput', intercept.perRound, '>=', 5, '×'),
+    ],
+  };
 }

@@ -57,6 +57,13 @@ t.test('parseWrkOutput reads totals and every error count', async (t) => {
   );
 });
 
+t.test('wrkScript sets Host under the one key wrk checks, so no second Host is sent', async (t) => {
+  t.match(
+    wrkScript('http://127.0.0.1:9/b/k', { host: '127.0.0.1:9' }),
+    /^wrk\.headers\["Host"\] = "127\.0\.0\.1:9"$/m,
+  );
+});
+
 t.test('wrkScript quotes every value as a Lua string', async (t) => {
   t.equal(
     wrkScript('http://127.0.0.1:9/b/k', { authorization: 'AWS4 "x"\\y' }),

@@ -91,19 +91,23 @@ t.test('parseBenchArgs: tiers, scenario selection, rounds, and refusals with the
     only: ['small-get', 'forward-proxy', 'large-transfer', 'decision', 'start', 'memory'],
     rounds: undefined,
     docs: false,
+    render: undefined,
   });
   t.same(ok(['--full', '--docs', '--only', 'memory,decision', '--rounds', '7']), {
     tier: 'full',
     only: ['decision', 'memory'],
     rounds: 7,
     docs: true,
+    render: undefined,
   });
+  t.equal(ok(['--render', 'bench/results/full.json']).render, 'bench/results/full.json');
   const refusals: [string[], string][] = [
     [['--only', 'everything'], '--only: unknown scenario everything'],
     [['--only'], '--only: unknown scenario (none given)'],
     [['--rounds', '2'], '--rounds wants an integer from 3 to 50'],
     [['--rounds', 'many'], '--rounds wants an integer from 3 to 50'],
     [['--fast'], 'unknown option --fast'],
+    [['--render'], '--render needs a results file'],
   ];
   for (const [argv, error] of refusals) t.same(parseBenchArgs(argv), { ok: false, error }, argv.join(' '));
 });
