@@ -17,7 +17,17 @@ export class DurableAppender {
   }
 
   static async open(path: string): Promise<DurableAppender> {
-    return new DurableAppender(path, await open(path, 'a', 0o600));
+    const handle = await open(path, 'a', 0o600);
+    try {
+      // The mode given to open() applies only to a new file: an existing one that others may read or
+      // write (left by hand, or planted) is made 0600 when Errand owns it (SECURITY-CASES H3).
+      const s = await handle.stat();
+      if (s.isFile() && (s.mode & 0o077) !== 0 && s.uid === process.getuid?.()) await handle.chmod(0o600);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    return new DurableAppender(path, handle);
   }
 
   /** Resolves when the line is durable; rejects (for this and every later line) once a write failed. */

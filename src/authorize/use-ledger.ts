@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DurableAppender } from '../audit/durable-appender.ts';
 import { ErrandError } from '../errors.ts';
@@ -54,6 +54,7 @@ export class UseLedger {
     let journal: DurableAppender;
     try {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      await tightenDirectory(stateDir);
       try {
         text = await readFile(file, 'utf8');
       } catch (error) {
@@ -120,4 +121,13 @@ export function replayJournal(text: string, grantIds: readonly string[]): Map<st
     else for (const g of grantIds) if (g.startsWith(id)) bump(g);
   }
   return used;
+}
+
+/** H3: whoever can write the state directory can delete or swap the journal and so reset the counts.
+ *  A directory Errand owns (one it made, a bind mount it owns) is made 0700; one it does not own (a
+ *  Kubernetes emptyDir is root's, 0777) stays as the pod spec made it, and the chart mounts it into
+ *  Errand's container only (docs/operations.md). */
+export async function tightenDirectory(dir: string): Promise<void> {
+  const s = await stat(dir);
+  if ((s.mode & 0o077) !== 0 && s.uid === process.getuid?.()) await chmod(dir, 0o700);
 }
