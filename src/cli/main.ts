@@ -16,7 +16,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
 
 export const USAGE = `usage: errand <command> [options]
 
-  run --manifest <file> [--trust-key <file>]   start the sidecar
+  run --manifest <file> [--trust-key <file>]   start the sidecar (also --listen, --proxy-listen, --ca-dir,
+                                               --transparent-listen, --ops-listen, --state-dir, --secrets-dir)
   schema                                       print the manifest JSON Schema
   manifest lint <files…> [--format text|json|sarif] [--fail-level error|security|warning|suggestion]
   manifest explain <file> [--format text|markdown|json]

@@ -62,6 +62,7 @@ export const runCommand: Command = async (argv, io) => {
     ...(upstreamCa ? { upstreamCa } : {}),
     // The forward proxy runs when --proxy-listen is given (conventionally 127.0.0.1:4751).
     ...(config.proxyListen ? { proxyListen: config.proxyListen } : {}),
+    ...(config.transparentListen ? { transparentListen: config.transparentListen } : {}),
     ...(config.caDir ? { caDir: config.caDir } : {}),
     ...(config.secretsDir ? { secretsDir: config.secretsDir } : {}),
   });

@@ -10,6 +10,8 @@ export interface RunConfig {
   readonly unsafeAllowUnsignedManifest: boolean;
   readonly listen: HostPort;
   readonly proxyListen: HostPort | undefined;
+  /** Connections redirected by iptables/nftables from the agent's UID; needs proxyListen. */
+  readonly transparentListen: HostPort | undefined;
   readonly opsListen: HostPort;
   readonly stateDir: string;
   readonly auditFile: string;
@@ -37,6 +39,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   'unsafe-allow-unsigned-manifest': { env: 'ERRAND_UNSAFE_ALLOW_UNSIGNED_MANIFEST', boolean: true },
   listen: { env: 'ERRAND_LISTEN', default: '127.0.0.1:4750' },
   'proxy-listen': { env: 'ERRAND_PROXY_LISTEN' },
+  'transparent-listen': { env: 'ERRAND_TRANSPARENT_LISTEN' },
   'ops-listen': { env: 'ERRAND_OPS_LISTEN', default: '0.0.0.0:4752' },
   'state-dir': { env: 'ERRAND_STATE_DIR', default: '/var/run/errand' },
   'audit-file': { env: 'ERRAND_AUDIT_FILE' },
@@ -102,6 +105,13 @@ export function parseRunConfig(
   }
   const stateDir = get('state-dir')!;
   const proxy = get('proxy-listen');
+  const transparent = get('transparent-listen');
+  if (transparent !== undefined && proxy === undefined) {
+    throw new ErrandError(
+      'ERR_USAGE',
+      '--transparent-listen needs --proxy-listen: redirected connections follow the forward proxy rules',
+    );
+  }
   return Object.freeze({
     manifest,
     trustKey,
@@ -109,6 +119,8 @@ export function parseRunConfig(
     unsafeAllowUnsignedManifest: unsafe,
     listen: parseHostPort('listen', get('listen')!),
     proxyListen: proxy === undefined ? undefined : parseHostPort('proxy-listen', proxy),
+    transparentListen:
+      transparent === undefined ? undefined : parseHostPort('transparent-listen', transparent),
     opsListen: parseHostPort('ops-listen', get('ops-listen')!),
     stateDir,
     auditFile: get('audit-file') ?? `${stateDir}/audit.jsonl`,
