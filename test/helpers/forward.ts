@@ -1,3 +1,4 @@
+import { completeResponses } from './raw-http.ts';
 import 'reflect-metadata';
 import { createHash, webcrypto } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -391,11 +392,18 @@ export function tunnelExchange(
         connectText,
       });
     };
+    const parts = Array.isArray(payload) ? payload : [payload];
+    // Done as soon as every request sent has its complete answer (then a short grace to see a
+    // close); otherwise after an idle wait long enough for a loaded CI machine.
+    const expected = parts
+      .map((p) => (typeof p === 'string' ? (p.match(/^[A-Z]+ \S+ HTTP\/1\.[01]\r$/gm) ?? []).length : 0))
+      .reduce((a, b) => a + b, 0);
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(false), opts.idleMs ?? 500);
+      const complete =
+        expected > 0 && completeResponses(Buffer.concat(chunks).toString('latin1')) >= expected;
+      timer = setTimeout(() => finish(false), complete ? 100 : (opts.idleMs ?? 3000));
     };
-    const parts = Array.isArray(payload) ? payload : [payload];
     socket.once('connect', () => {
       socket.write(
         [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`, ...(opts.connectHeaders ?? []), '', ''].join(
