@@ -68,6 +68,8 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseMs: 200, capMs: 5000, cooldownMs: 30_000 };
 /** Refresh when a third of the lifetime is left, and at least 5 minutes before expiry. */
 export const REFRESH_MARGIN_MS = 5 * 60_000;
+/** The shortest wait before a refresh, whatever the session's expiry says. */
+export const MIN_REFRESH_DELAY_MS = 30_000;
 /** setTimeout's longest delay (2^31 - 1 ms); longer waits are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -299,7 +301,7 @@ export class StsSessions {
       this.#state === 'expired' || this.#state === 'wiped'
         ? this.#state
         : this.#o.isolation === 'task'
-          ? this.#live.has('task')
+          ? (this.#live.get('task')?.expiresAt ?? 0) > this.#o.now()
             ? 'ready'
             : this.#failures.has('task')
               ? 'not-ready'
@@ -387,7 +389,16 @@ export class StsSessions {
         );
         this.#assertUsable();
         if (this.#dropped.has(key)) throw new ErrandError('ERR_CREDENTIALS_SESSION', 'this grant is spent');
-        return this.#install(key, output);
+        const entry = this.#install(key, output);
+        if (entry !== undefined) return entry;
+        // Credentials already expired by this clock (skew), or fields missing: retrying now would
+        // get the same; recorded like any STS failure, retried after the cooldown.
+        failure = {
+          code: 'ERR_STS_FAILED',
+          retryable: false,
+          detail: 'AssumeRole returned no usable credentials (incomplete, or already expired by this clock)',
+        };
+        break;
       } catch (error) {
         if (error instanceof ErrandError) throw error;
         failure = classifyStsError(error);
@@ -406,13 +417,11 @@ export class StsSessions {
     throw error;
   }
 
-  #install(key: SessionKey, output: AssumeRoleCommandOutput): Entry {
+  #install(key: SessionKey, output: AssumeRoleCommandOutput): Entry | undefined {
     const c = output.Credentials;
     const expiresAt = c?.Expiration instanceof Date ? c.Expiration.getTime() : Number.NaN;
     const now = this.#o.now();
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(expiresAt > now)) {
-      throw new ErrandError('ERR_STS_FAILED', 'AssumeRole returned no usable credentials');
-    }
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(expiresAt > now)) return undefined;
     const credentials: AwsCredentials = Object.freeze({
       accessKeyId: c.AccessKeyId,
       secretAccessKey: c.SecretAccessKey,
@@ -425,7 +434,9 @@ export class StsSessions {
     this.#live.set(key, entry);
     this.#failures.delete(key);
     if (this.#state === 'starting') this.#state = 'running';
-    const refreshAt = refreshAtMs(now, expiresAt);
+    // Never sooner than MIN_REFRESH_DELAY_MS: a session that looks short-lived to a skewed clock
+    // must not loop AssumeRole.
+    const refreshAt = Math.max(refreshAtMs(now, expiresAt), now + MIN_REFRESH_DELAY_MS);
     // Refresh only while the task lives; past the deadline nothing is minted.
     if (refreshAt < this.#o.deadlineMs)
       entry.cancel.push(this.#schedule(refreshAt, () => this.#background(key)));

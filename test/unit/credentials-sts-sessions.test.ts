@@ -599,3 +599,37 @@ t.test('createStsClient builds an STS client without calling anything', async (t
   const client = createStsClient('us-east-1');
   t.type(client.send, 'function');
 });
+
+t.test(
+  'credentials already expired by this clock: recorded as a failure and retried, never stuck starting',
+  async (t) => {
+    const { time, sts, sessions } = setup({}, [{ expiresInMs: -MIN }, {}]);
+    await t.rejects(sessions.start(), { code: 'ERR_STS_FAILED' });
+    const s = sessions.status();
+    t.equal(s.state, 'not-ready', 'not "starting" forever');
+    t.match(s.lastError?.message, /already expired by this clock/);
+    t.equal(sts.inputs.length, 1, 'no tight retry loop');
+    await time.advance(DEFAULT_RETRY.cooldownMs + 1);
+    t.equal(sessions.status().state, 'ready', 'the background retry after the cooldown recovers');
+  },
+);
+
+t.test('a session that looks short-lived to a skewed clock does not loop AssumeRole', async (t) => {
+  const { time, sts, sessions } = setup({}, [
+    { expiresInMs: 2 * MIN },
+    { expiresInMs: 2 * MIN },
+    { expiresInMs: 2 * MIN },
+  ]);
+  await sessions.start();
+  await time.advance(29_000);
+  t.equal(sts.inputs.length, 1, 'no refresh sooner than the floor');
+  await time.advance(2_000);
+  t.equal(sts.inputs.length, 2, 'then one refresh');
+});
+
+t.test('a session past its expiry is not ready, even before its timer fires', async (t) => {
+  const { time, sessions } = setup({}, [{ expiresInMs: 15 * MIN }, 'hang']);
+  await sessions.start();
+  time.now += 16 * MIN; // the clock moved without the timers running
+  t.equal(sessions.status().ready, false);
+});
