@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit/audit-log.ts';
@@ -77,16 +77,6 @@ export interface Sidecar {
   stop(): Promise<void>;
 }
 
-async function lastLineOf(file: string | undefined): Promise<string | undefined> {
-  if (!file) return undefined;
-  try {
-    const text = await readFile(file, 'utf8');
-    return text.trimEnd().split('\n').at(-1);
-  } catch {
-    return undefined;
-  }
-}
-
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const now = opts.now ?? Date.now;
   const m = opts.loaded.manifest;
@@ -95,7 +85,6 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const audit = await AuditLog.open({
     file: opts.auditFile,
     manifestSha256: opts.loaded.sha256,
-    lastLine: await lastLineOf(opts.auditFile),
     now,
     ...(opts.echoAudit ? { echo: opts.echoAudit } : {}),
   });

@@ -40,6 +40,16 @@ async function readBounded(req: IncomingMessage, limit: number): Promise<Uint8Ar
   return Buffer.concat(chunks);
 }
 
+/** Connection failures after which nothing of the request reached the endpoint. */
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
 /** Who AWS will see sign an allowed request (CloudTrail's userIdentity): the assumed-role session ARN,
  *  derived from the role and the RoleSessionName Errand mints with, and the SourceIdentity. */
 function stsIdentity(ctx: SidecarContext, grantIds: readonly string[]) {
@@ -388,7 +398,8 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
           decision: 'error',
           reason,
           grant_ids: decision.grantIds,
-          upstream: { contacted: true, status },
+          // A refused or unresolvable connection never reached the endpoint; anything later did.
+          upstream: { contacted: !CONNECT_FAILURES.has(String((error as { code?: string }).code)), status },
         })
         .catch(() => undefined);
       return;

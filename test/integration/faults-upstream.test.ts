@@ -92,7 +92,11 @@ t.test('connection refused: 502 BadGateway upstream_error, the use stays taken',
     records.find((x) => x['event'] === 'egress_decision'),
     { decision: 'allow', grant_ids: ['read-a'] },
   );
-  t.match(await lastResult(sc), { decision: 'error', reason: 'upstream_error', grant_ids: ['read-a'] });
+  t.match(
+    await lastResult(sc),
+    { decision: 'error', reason: 'upstream_error', grant_ids: ['read-a'], upstream: { contacted: false } },
+    'a refused connection reached nothing',
+  );
   t.equal(await upstreamErrors(sc), 1);
   const again = await get(sc.endpoint, '/acme-uploads/a');
   t.equal(again.status, 403, 'no refund: the retry is refused');
