@@ -34,6 +34,8 @@ export interface SessionCredentials extends CredentialProvider {
   problem(): string | undefined;
   /** Drops every credential and derived key. */
   wipe(): void;
+  /** The STS sessions held now, for the expiry metric. */
+  sessionExpiries?(): readonly { readonly key: string; readonly expiresAt: string }[];
 }
 
 export interface SidecarOptions {
@@ -80,7 +82,7 @@ export interface Sidecar {
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const now = opts.now ?? Date.now;
   const m = opts.loaded.manifest;
-  const metrics = createMetrics(VERSION);
+  const metrics = createMetrics(VERSION, opts.credentials.sessionExpiries?.bind(opts.credentials));
   if (opts.auditFile) await mkdir(dirname(opts.auditFile), { recursive: true, mode: 0o700 });
   const audit = await AuditLog.open({
     file: opts.auditFile,

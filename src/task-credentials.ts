@@ -63,6 +63,7 @@ export function createTaskCredentials(opts: {
       return s.lastError ? `${s.state}: ${s.lastError.code}: ${s.lastError.message}` : s.state;
     },
     wipe: () => sessions.wipe(),
+    sessionExpiries: () => sessions.status().sessions,
     release(spent) {
       if (m.aws?.isolation !== 'grant') return;
       for (const id of spent) sessions.drop(`grant:${id}`);

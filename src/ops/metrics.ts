@@ -15,7 +15,10 @@ export interface Metrics {
   setSessionExpiry(session: string, epochSeconds: number): void;
 }
 
-export function createMetrics(version: string): Metrics {
+/** Read at each scrape: the STS sessions held now (none once wiped or expired). */
+export type SessionExpiries = () => readonly { readonly key: string; readonly expiresAt: string }[];
+
+export function createMetrics(version: string, sessionExpiries?: SessionExpiries): Metrics {
   const registry = new Registry();
   const requests = new Counter({
     name: 'errand_requests_total',
@@ -47,6 +50,11 @@ export function createMetrics(version: string): Metrics {
     help: 'When each STS session expires',
     labelNames: ['session'],
     registers: [registry],
+    collect() {
+      if (!sessionExpiries) return;
+      this.reset();
+      for (const s of sessionExpiries()) this.set({ session: s.key }, Date.parse(s.expiresAt) / 1000);
+    },
   });
   const build = new Gauge({
     name: 'errand_build_info',

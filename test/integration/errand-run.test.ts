@@ -116,6 +116,11 @@ t.test('signed manifest: ready after the STS session, serves, SIGTERM ends clean
   t.equal(live.status, 200);
   const metrics = await (await fetch(`http://127.0.0.1:${e.opsPort}/metrics`)).text();
   t.match(metrics, /errand_grant_uses_remaining\{grant="read-report"\} 1/);
+  t.match(
+    metrics,
+    /errand_sts_session_expiry_timestamp_seconds\{session="task"\} \d{10}/,
+    'the STS session expiry is exported',
+  );
 
   const env = {
     AWS_ACCESS_KEY_ID: PLACEHOLDER_CREDENTIALS.accessKeyId,
