@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { parseBenchArgs, type ScenarioId, USAGE } from './lib/args.ts';
 import { type BenchContext, LOAD_CPU, TIERS } from './lib/context.ts';
 import { REPO } from './lib/errand.ts';
@@ -84,19 +84,25 @@ const stamp = (d: Date): string =>
     .replace(/[-:]/g, '')
     .replace(/\.\d{3}Z$/, 'Z');
 
-async function writeDocs(run: BenchRun, resultsFile: string): Promise<void> {
-  const chartDir = join(REPO, 'docs', 'benchmarks');
-  await mkdir(chartDir, { recursive: true });
-  const charts: Record<string, string> = {};
-  for (const s of run.scenarios) {
-    if (s.status !== 'measured' || s.metrics.length === 0) continue;
-    await writeFile(join(chartDir, `${s.id}.svg`), renderScenarioChart(s, run));
-    charts[s.id] = `benchmarks/${s.id}.svg`;
+/** Rewrites the generated section of docs/benchmarks.md from one or more runs, newest last, with
+ *  each run's charts in docs/benchmarks/<results file name>/. */
+async function writeDocs(runs: readonly { run: BenchRun; file: string }[]): Promise<void> {
+  const sections: string[] = [];
+  for (const { run, file } of runs) {
+    const name = basename(file, '.json');
+    const chartDir = join(REPO, 'docs', 'benchmarks', name);
+    await mkdir(chartDir, { recursive: true });
+    const charts: Record<string, string> = {};
+    for (const s of run.scenarios) {
+      if (s.status !== 'measured' || s.metrics.length === 0) continue;
+      await writeFile(join(chartDir, `${s.id}.svg`), renderScenarioChart(s, run));
+      charts[s.id] = `benchmarks/${name}/${s.id}.svg`;
+    }
+    sections.push(`### Run ${name}\n\nNumbers from \`${file}\`.\n\n${renderRunSection(run, charts)}`);
   }
   const docFile = join(REPO, 'docs', 'benchmarks.md');
   const doc = await readFile(docFile, 'utf8').catch(() => '# Benchmarks\n');
-  const section = `Numbers from \`${resultsFile}\`.\n\n${renderRunSection(run, charts)}`;
-  await writeFile(docFile, replaceSection(doc, section));
+  await writeFile(docFile, replaceSection(doc, sections.join('\n\n')));
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -107,10 +113,13 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const { args } = parsed;
   if (args.render !== undefined) {
-    const run = JSON.parse(await readFile(args.render, 'utf8')) as BenchRun;
-    if (run.schema !== 1)
-      throw new Error(`${args.render} is not a bench results file (schema ${run.schema})`);
-    await writeDocs(run, relative(REPO, resolve(args.render)));
+    const runs: { run: BenchRun; file: string }[] = [];
+    for (const file of args.render.split(',')) {
+      const run = JSON.parse(await readFile(file, 'utf8')) as BenchRun;
+      if (run.schema !== 1) throw new Error(`${file} is not a bench results file (schema ${run.schema})`);
+      runs.push({ run, file: relative(REPO, resolve(file)) });
+    }
+    await writeDocs(runs);
     process.stderr.write(`bench: rendered ${args.render} into docs/benchmarks.md\n`);
     return 0;
   }
@@ -199,7 +208,7 @@ async function main(argv: readonly string[]): Promise<number> {
   await writeFile(join(resultsDir, name), `${JSON.stringify(run, null, 2)}\n`);
   log(`bench: wrote bench/results/${name}`);
   if (args.docs) {
-    await writeDocs(run, `bench/results/${name}`);
+    await writeDocs([{ run, file: `bench/results/${name}` }]);
     log('bench: rewrote the results section of docs/benchmarks.md and docs/benchmarks/*.svg');
   }
   for (const s of scenarios) {

@@ -7,7 +7,7 @@ export const USAGE = `usage: npm run bench -- [--full] [--only <scenario>[,<scen
               start, memory
   --rounds N  override the tier's number of interleaved rounds (at least 3)
   --docs      also rewrite the results section of docs/benchmarks.md and its SVG charts
-  --render F  measure nothing: rewrite that section and the charts from results file F
+  --render F  measure nothing: rewrite that section and the charts from results file(s) F[,F…]
 Results are written to bench/results/<tier>-<time>.json.
 `;
 

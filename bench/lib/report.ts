@@ -66,8 +66,10 @@ export function renderComparisons(comparisons: readonly Comparison[], metrics: r
 /** The chart of a scenario: one panel per metric, Errand's bar in the accent colour. */
 export function scenarioPanels(s: ScenarioResult): Panel[] {
   return s.metrics.map((m) => {
+    // A target is drawn on the panel of the metric it limits directly (same id and unit); ratios
+    // and differences are in the tables, not drawn against absolute bars.
     const references = s.targets
-      .filter((t) => t.unit === m.unit && t.id.startsWith(m.id))
+      .filter((t) => t.unit === m.unit && t.id === m.id)
       .map((t) => ({ value: t.limit, label: `target ${formatNumber(t.limit)} ${t.unit}` }));
     return {
       title: m.title,
@@ -91,12 +93,12 @@ export function renderScenarioChart(s: ScenarioResult, run: BenchRun): string {
   return renderChart(
     s.title,
     scenarioPanels(s),
-    `median of ${run.rounds} interleaved rounds, whiskers min–max; ${run.tier} tier, ${run.startedAt.slice(0, 10)}, Node ${run.machine.node}`,
+    `median of ${run.rounds} interleaved rounds, whiskers min–max (cut at the edge: ›); ${run.tier} tier, ${run.startedAt.slice(0, 10)}, Node ${run.machine.node}`,
   );
 }
 
 export function renderScenario(s: ScenarioResult, chartPath: string | undefined): string {
-  const parts = [`### ${s.title}`, ''];
+  const parts = [`#### ${s.title}`, ''];
   if (s.status !== 'measured') {
     parts.push(`**${s.status}**: ${s.note ?? ''}`, '', `What it will measure: ${s.method}`);
     return parts.join('\n');

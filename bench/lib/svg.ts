@@ -23,9 +23,9 @@ export interface Panel {
   readonly references?: readonly Reference[];
 }
 
-const WIDTH = 760;
+const WIDTH = 820;
 const LABEL_WIDTH = 190;
-const VALUE_WIDTH = 150;
+const VALUE_WIDTH = 200;
 const BAR_HEIGHT = 18;
 const BAR_GAP = 8;
 const PANEL_TITLE = 26;
@@ -57,18 +57,18 @@ export function formatNumber(value: number): string {
 
 const px = (n: number): string => (Math.round(n * 10) / 10).toString();
 
-/** The largest value a panel must show (bars, whiskers, references), never 0. */
+/** The largest value a panel must show: its bars and references, never 0. Whiskers are not
+ *  counted (one outlier round would squash every bar); a whisker past the edge is cut there. */
 export function panelScale(panel: Panel): number {
-  const values = [
-    ...panel.bars.flatMap((b) => [b.value, b.max ?? b.value]),
-    ...(panel.references ?? []).map((r) => r.value),
-  ].filter((v) => Number.isFinite(v) && v > 0);
-  return values.length === 0 ? 1 : Math.max(...values) * 1.08;
+  const values = [...panel.bars.map((b) => b.value), ...(panel.references ?? []).map((r) => r.value)].filter(
+    (v) => Number.isFinite(v) && v > 0,
+  );
+  return values.length === 0 ? 1 : Math.max(...values) * 1.15;
 }
 
 function renderPanel(panel: Panel, y0: number): { markup: string; height: number } {
   const scale = panelScale(panel);
-  const x = (v: number) => LABEL_WIDTH + (Math.max(0, v) / scale) * PLOT_WIDTH;
+  const x = (v: number) => LABEL_WIDTH + (Math.min(scale, Math.max(0, v)) / scale) * PLOT_WIDTH;
   const parts: string[] = [];
   parts.push(
     `<text x="10" y="${px(y0 + 16)}" class="panel">${escapeXml(panel.title)} (${escapeXml(panel.unit)})</text>`,
@@ -90,10 +90,13 @@ function renderPanel(panel: Panel, y0: number): { markup: string; height: number
         `<rect x="${LABEL_WIDTH}" y="${px(y)}" width="${px(w)}" height="${BAR_HEIGHT}" class="${bar.highlight ? 'bar accent' : 'bar'}"/>`,
       );
       if (bar.min !== undefined && bar.max !== undefined && Number.isFinite(bar.min) && bar.max > bar.min) {
+        const cut = bar.max > scale;
         parts.push(
           `<line x1="${px(x(bar.min))}" y1="${px(mid)}" x2="${px(x(bar.max))}" y2="${px(mid)}" class="whisker"/>`,
           `<line x1="${px(x(bar.min))}" y1="${px(y + 4)}" x2="${px(x(bar.min))}" y2="${px(y + BAR_HEIGHT - 4)}" class="whisker"/>`,
-          `<line x1="${px(x(bar.max))}" y1="${px(y + 4)}" x2="${px(x(bar.max))}" y2="${px(y + BAR_HEIGHT - 4)}" class="whisker"/>`,
+          cut
+            ? `<path d="M${px(x(bar.max) - 6)} ${px(y + 4)} L${px(x(bar.max))} ${px(mid)} L${px(x(bar.max) - 6)} ${px(y + BAR_HEIGHT - 4)}" class="whisker cut"/>`
+            : `<line x1="${px(x(bar.max))}" y1="${px(y + 4)}" x2="${px(x(bar.max))}" y2="${px(y + BAR_HEIGHT - 4)}" class="whisker"/>`,
         );
       }
     }
@@ -134,7 +137,7 @@ export function renderChart(title: string, panels: readonly Panel[], footnote?: 
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${escapeXml(title)}">`,
     '<style>text{font:12px sans-serif;fill:#222}.title{font-size:15px;font-weight:bold}.panel{font-weight:bold}' +
       '.small{font-size:10px;fill:#555}.bar{fill:#9aa5b1}.accent{fill:#d9822b}.axis{stroke:#444}' +
-      '.whisker{stroke:#222;stroke-width:1.2}.ref{stroke:#c0392b;stroke-dasharray:4 3}</style>',
+      '.whisker{stroke:#222;stroke-width:1.2;fill:none}.ref{stroke:#c0392b;stroke-dasharray:4 3}</style>',
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="22" class="title">${escapeXml(title)}</text>`,
     ...body,

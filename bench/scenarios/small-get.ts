@@ -228,7 +228,7 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
     'µs',
     'lower',
   );
-  const signM = signing.metric('sign', 'SigV4 signing of the request (in-process)', 'µs', 'lower');
+  const signM = signing.metric('signing', 'SigV4 signing of the request (in-process)', 'µs', 'lower');
   const baselines = ids.filter((id) => id !== 'errand');
   const proxies = baselines.filter((id) => id !== 'direct');
   const comparisons = [

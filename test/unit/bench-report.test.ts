@@ -138,7 +138,7 @@ const run: BenchRun = {
 
 t.test('renderChart: one bar per subject, whiskers, reference line, escaped text', async (t) => {
   const svg = renderScenarioChart(scenario, run);
-  t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="760" height="\d+"/);
+  t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="820" height="\d+"/);
   t.match(svg, /<text x="10" y="22" class="title">Small &lt;GET&gt;<\/text>/);
   t.equal((svg.match(/class="bar( accent)?"/g) ?? []).length, 2, 'two bars');
   t.equal((svg.match(/class="bar accent"/g) ?? []).length, 1, "Errand's bar is the accent one");
@@ -152,10 +152,27 @@ t.test('renderChart: one bar per subject, whiskers, reference line, escaped text
   t.match(withRef, /class="ref"/);
   t.match(withRef, />1×</);
   t.equal(
-    panelScale({ title: '', unit: '', bars: [{ label: 'a', value: 2, max: 10 }] }),
-    10.8,
-    'the scale fits the whisker',
+    panelScale({
+      title: '',
+      unit: '',
+      bars: [{ label: 'a', value: 2, max: 10 }],
+      references: [{ value: 4, label: '' }],
+    }),
+    4.6,
+    'the scale fits bars and references, not whiskers',
   );
+  const cut = renderChart('C', [
+    {
+      title: 't',
+      unit: 'ms',
+      bars: [
+        { label: 'a', value: 2, min: 1, max: 50 },
+        { label: 'b', value: 4, min: 3, max: 4.5 },
+      ],
+    },
+  ]);
+  t.equal((cut.match(/class="whisker cut"/g) ?? []).length, 1, 'an outlier whisker is cut at the edge');
+  t.match(cut, />2\.00 \(1\.00–50\.0\)</, 'the text still gives the whole range');
   t.equal(
     panelScale({ title: '', unit: '', bars: [{ label: 'a', value: Number.NaN }] }),
     1,
