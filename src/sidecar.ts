@@ -121,6 +121,19 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     metrics.setUsesRemaining(g.id, r === 'unlimited' ? -1 : r);
   }
 
+  // The ops listener first: while the STS session is being minted (with retries), /readyz already
+  // answers 503 with the reason and /livez 200, so the kubelet sees progress, not a dead port.
+  let serving = false;
+  const checks: ReadinessCheck[] = [
+    {
+      name: 'manifest',
+      check: () => (now() < opts.loaded.expiresAtMs ? undefined : 'the task manifest has expired'),
+    },
+    { name: 'credentials', check: () => opts.credentials.problem() },
+    { name: 'audit', check: () => (audit.healthy ? undefined : 'the audit log cannot be written') },
+    { name: 'listeners', check: () => (serving ? undefined : 'starting') },
+  ];
+  const ops = opts.opsListen ? await startOpsServer({ ...opts.opsListen, checks, metrics }) : undefined;
   await opts.credentials.start();
   const baseRecord = () => ({ task_id: m.task.id, manifest_sha256: opts.loaded.sha256 });
   const aws = await listen(createAwsEndpointHandler(context), {
@@ -179,19 +192,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       oauth?.wipe();
       await tokenTransport?.close();
       await aws.close();
+      await ops?.close();
       throw error;
     }
   }
-
-  const checks: ReadinessCheck[] = [
-    {
-      name: 'manifest',
-      check: () => (now() < opts.loaded.expiresAtMs ? undefined : 'the task manifest has expired'),
-    },
-    { name: 'credentials', check: () => opts.credentials.problem() },
-    { name: 'audit', check: () => (audit.healthy ? undefined : 'the audit log cannot be written') },
-  ];
-  const ops = opts.opsListen ? await startOpsServer({ ...opts.opsListen, checks, metrics }) : undefined;
+  serving = true;
 
   // At the deadline: refuse everything new (the handlers check the clock), drop the credentials, and
   // write a final record. The process stays up answering with clear errors until the pod ends.
