@@ -23,8 +23,8 @@ export interface Panel {
   readonly references?: readonly Reference[];
 }
 
-const WIDTH = 820;
-const LABEL_WIDTH = 190;
+const WIDTH = 900;
+const LABEL_WIDTH = 270;
 const VALUE_WIDTH = 200;
 const BAR_HEIGHT = 18;
 const BAR_GAP = 8;

@@ -126,7 +126,7 @@ export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult
       '--set',
       `confdir=${mitmDir}`,
       '--set',
-      'ssl_verify_upstream_trusted_ca=' + cert,
+      `ssl_verify_upstream_trusted_ca=${cert}`,
       '-q',
     ],
     { probe: async () => existsSync(mitmCaFile) && (await canConnect(mitmPort)), timeoutMs: 30_000 },

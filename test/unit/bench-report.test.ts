@@ -138,7 +138,7 @@ const run: BenchRun = {
 
 t.test('renderChart: one bar per subject, whiskers, reference line, escaped text', async (t) => {
   const svg = renderScenarioChart(scenario, run);
-  t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="820" height="\d+"/);
+  t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="900" height="\d+"/);
   t.match(svg, /<text x="10" y="22" class="title">Small &lt;GET&gt;<\/text>/);
   t.equal((svg.match(/class="bar( accent)?"/g) ?? []).length, 2, 'two bars');
   t.equal((svg.match(/class="bar accent"/g) ?? []).length, 1, "Errand's bar is the accent one");
