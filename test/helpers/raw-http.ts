@@ -50,7 +50,11 @@ export function rawExchange(
     };
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(false), opts.idleMs ?? 1500);
+      // While expected answers are missing, wait long enough for a loaded CI machine.
+      timer = setTimeout(
+        () => finish(false),
+        opts.expect !== undefined ? Math.max(opts.idleMs ?? 0, 3000) : (opts.idleMs ?? 1500),
+      );
     };
     socket.on('data', (c) => {
       chunks.push(c);
