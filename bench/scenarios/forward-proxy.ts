@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ProxyAgent } from 'undici';
+import { makeCertificate } from '../lib/certificate.ts';
 import { closedLoop } from '../lib/closed-loop.ts';
 import { type BenchContext, LOAD_CPU, roundOrder, SUBJECT_CPU } from '../lib/context.ts';
 import {
@@ -25,7 +24,6 @@ import { runWrk, wrkScript } from '../lib/wrk.ts';
 // TLS interception (the AWS pipeline inside the tunnel: SigV4, as on the endpoint) against mitmproxy
 // intercepting the same way, with a closed-loop generator (wrk has no CONNECT).
 
-const execFileP = promisify(execFile);
 const CONNECTIONS = 32;
 const TUNNELS = 16;
 const AWS_HOST = 's3.us-east-1.amazonaws.com';
@@ -39,36 +37,11 @@ const canConnect = (port: number): Promise<boolean> =>
     s.on('error', () => resolve(false));
   });
 
-async function makeCertificate(dir: string): Promise<{ key: string; cert: string }> {
-  const key = join(dir, 'fp-upstream.key');
-  const cert = join(dir, 'fp-upstream.crt');
-  await execFileP('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  return { key, cert };
-}
-
 export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult> {
   const { tier, children, node } = ctx;
   const hz = clockTicksPerSecond();
   const servers = join(import.meta.dirname, '..', 'servers');
-  const { key, cert } = await makeCertificate(ctx.dir);
+  const { key, cert } = await makeCertificate(ctx.dir, 'fp-upstream');
   const up = await children.start('upstream', LOAD_CPU, node, [join(servers, 'upstream.ts')]);
   const tlsUp = await children.start('upstream-https', LOAD_CPU, node, [
     join(servers, 'upstream.ts'),

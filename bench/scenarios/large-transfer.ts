@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Agent } from 'undici';
+import { makeCertificate } from '../lib/certificate.ts';
 import { type BenchContext, LOAD_CPU, roundOrder, SUBJECT_CPU } from '../lib/context.ts';
 import {
   AGENT_GET_HEADERS,
@@ -22,7 +21,6 @@ import { type PayloadMode, patternSha256, prepareBody, timedGet, timedPut } from
 // to send an unsigned body over plain http and signs its chunks instead), so they run against the
 // https upstream; chunk re-signing runs against the http one.
 
-const execFileP = promisify(execFile);
 const MiB = 1024 * 1024;
 const WARM_UP_BYTES = 16 * MiB;
 
@@ -44,35 +42,10 @@ const SUBJECTS: readonly Subject[] = [
   { id: 'errand GET', kind: 'get', via: 'errand-tls', mode: 'raw' },
 ];
 
-async function makeCertificate(dir: string): Promise<{ key: string; cert: string }> {
-  const key = join(dir, 'upstream.key');
-  const cert = join(dir, 'upstream.crt');
-  await execFileP('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  return { key, cert };
-}
-
 export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResult> {
   const { tier, children, node } = ctx;
   const server = join(import.meta.dirname, '..', 'servers', 'upstream.ts');
-  const { key, cert } = await makeCertificate(ctx.dir);
+  const { key, cert } = await makeCertificate(ctx.dir, 'upstream');
   const ca = await readFile(cert, 'utf8');
   const httpUp = await children.start('upstream-http', LOAD_CPU, node, [server]);
   const tlsUp = await children.start('upstream-https', LOAD_CPU, node, [
