@@ -69,6 +69,7 @@ export function createTaskCredentials(opts: {
       for (const id of spent) sessions.drop(`grant:${id}`);
     },
     credentialsFor: (grantIds) => sessions.credentialsFor(grantIds),
+    signingKeysFor: async (grantIds) => (await sessions.sessionFor(grantIds)).signingKeys,
     secrets: () => sessions.secrets(),
   };
 }

@@ -234,7 +234,8 @@ export function authorizeAws(
     reason: 'allowed',
     grantIds: all,
     message: `allowed by ${all.join(', ')}`,
-    taken: ids,
+    // Unlimited grants have nothing to count: no journal line, no sync on the request's path.
+    taken: ids.filter((id) => ledger.remaining(id) !== 'unlimited'),
   };
 }
 
@@ -288,6 +289,6 @@ export function authorizeHttp(
     reason: 'allowed',
     grantIds: [grant.id],
     message: `allowed by ${grant.id}`,
-    taken: [grant.id],
+    taken: grant.uses === 'unlimited' ? [] : [grant.id],
   };
 }

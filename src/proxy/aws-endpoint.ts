@@ -313,6 +313,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     let upstreamReq: ReturnType<typeof buildAwsUpstreamRequest>;
     try {
       const credentials = await ctx.credentials.credentialsFor(decision.grantIds);
+      const signingKeys = await ctx.credentials.signingKeysFor?.(decision.grantIds);
       const maxBodyBytes = smallestBodyCap(ctx, decision.grantIds);
       upstreamReq = buildAwsUpstreamRequest({
         request: normalized,
@@ -323,6 +324,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
         bodyBuffered: body !== undefined,
         now: new Date(ctx.now()),
         ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
+        ...(signingKeys ? { signingKeys } : {}),
       });
     } catch (error) {
       const mapped = mapBuildError(error);

@@ -1,6 +1,7 @@
 import type { AuditSink } from '../audit/audit-log.ts';
 import type { GrantIndex } from '../authorize/authorize.ts';
 import type { UseLedger } from '../authorize/use-ledger.ts';
+import type { SigningKeyCache } from '../credentials/sign-aws.ts';
 import type { LoadedManifest } from '../manifest/types.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Upstream } from './upstream.ts';
@@ -18,6 +19,9 @@ export interface AwsCredentials {
 export interface CredentialProvider {
   /** Credentials of the STS session that carries these grants (one task session, or the grant's own). */
   credentialsFor(grantIds: readonly string[]): Promise<AwsCredentials>;
+  /** The same session's derived SigV4 keys (cached per day, region and service; wiped with the
+   *  session), when the provider keeps them: saves deriving a key on every request. */
+  signingKeysFor?(grantIds: readonly string[]): Promise<SigningKeyCache | undefined>;
   /** Every secret value currently held, for redaction and canary checks. */
   secrets(): readonly string[];
   /** undefined when credentials can be had now; else a short, secret-free reason (not ready). */

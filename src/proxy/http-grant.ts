@@ -228,7 +228,7 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
     // 9. The use and the decision are on disk before anything leaves (fail closed).
     try {
       await Promise.all([
-        ctx.ledger.persist(grantIds, id),
+        ctx.ledger.persist(decision.taken, id),
         record({ decision: 'allow', reason: 'allowed', message: decision.message, grantIds }),
       ]);
     } catch {

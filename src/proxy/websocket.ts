@@ -307,7 +307,7 @@ export function createWebSocketHandler(deps: WebSocketDeps) {
     if (!dest.ok) return deny(dest.reason, dest.message, grantIds);
     try {
       await Promise.all([
-        ctx.ledger.persist(grantIds, id),
+        ctx.ledger.persist(decision.taken, id),
         ctx.audit.write({
           ...baseRecord(normalized.listener),
           event: 'egress_decision',

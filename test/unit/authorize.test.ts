@@ -264,3 +264,40 @@ t.test('abort and list-parts of the grant own upload are covered by its PutObjec
     'without an upload id nothing is implied',
   );
 });
+
+t.test('unlimited grants take nothing to journal: no sync on the request path', async (t) => {
+  const d = aws(s3('PutObject', 's3:PutObject', 'arn:aws:s3:::acme-out/out/x'), ledger());
+  t.same([d.allow, d.grantIds, d.allow && d.taken], [true, ['write-out'], []]);
+  const h = authorizeHttp(
+    {
+      kind: 'http',
+      method: 'GET',
+      scheme: 'https',
+      host: 'api.acme.dev',
+      port: 443,
+      rawPath: '/v1/items/7',
+      rawQuery: '',
+    },
+    index,
+    ledger(),
+    NOW,
+    DEADLINE,
+  );
+  t.same([h.allow, h.allow && h.taken], [true, []]);
+  const once = authorizeHttp(
+    {
+      kind: 'http',
+      method: 'POST',
+      scheme: 'https',
+      host: 'api.acme.dev',
+      port: 443,
+      rawPath: '/v1/summaries',
+      rawQuery: '',
+    },
+    index,
+    ledger(),
+    NOW,
+    DEADLINE,
+  );
+  t.same(once.allow && once.taken, ['post-summary'], 'a counted grant is journaled');
+});
