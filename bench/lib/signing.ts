@@ -1,8 +1,8 @@
 import { SigningKeyCache, signAwsRequest } from '../../src/credentials/sign-aws.ts';
 
 // Microbenchmark of Errand's SigV4 step for the small GET, in the runner (core 0, nothing else
-// running): the same call the endpoint makes per request, with a key derived per request (what the
-// endpoint does today) and with the session's signing-key cache (what it could do).
+// running): the same call the endpoint makes per request, with the session's signing-key cache (what
+// the endpoint does) and with a key derived per request (what it did before, for comparison).
 
 const CREDENTIALS = Object.freeze({
   accessKeyId: 'ASIABENCHERRAND00001',
