@@ -1,6 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Reason } from '../errors.ts';
-import { decodeOnce, type FrontResult, hasControl, headerMap, parseAuthority, parseQuery } from './front.ts';
+import {
+  BAD_ESCAPE,
+  checkHeaderFraming,
+  decodeOnce,
+  type FrontResult,
+  METHODS,
+  parseAuthority,
+  parseQuery,
+  TARGET_CHARS,
+  TOKEN,
+} from './front.ts';
 import { LIMITS } from './limits.ts';
 import type { Listener, NormalizedRequest } from './request.ts';
 
@@ -11,13 +21,8 @@ import type { Listener, NormalizedRequest } from './request.ts';
 
 const deny = (reason: Reason, message: string): FrontResult => ({ ok: false, reason, message });
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Methods Errand ever forwards; TRACE/TRACK echo injected secrets, CONNECT inside a tunnel, WebDAV
-// and QUERY are refused whatever the manifest says (D10).
-const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS']);
-// Visible ASCII only (RFC 9112 §3.2); '#' never (D4).
-const TARGET_CHARS = /^[\x21-\x7e]+$/;
-const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
+// TOKEN, METHODS (TRACE/TRACK echo injected secrets; CONNECT inside a tunnel, WebDAV and QUERY are
+// refused whatever the manifest says, D10), TARGET_CHARS and BAD_ESCAPE are the endpoint front's.
 
 export interface TunnelAuthority {
   readonly scheme: 'http' | 'https';
@@ -47,27 +52,7 @@ function checkCommon(req: IncomingMessage): FrontResult | Map<string, string> {
         : `method ${method.slice(0, 16)} is never granted`,
     );
   }
-  const headers = headerMap(req.rawHeaders);
-  if (typeof headers === 'string')
-    return deny('ambiguous_framing', `header ${headers} appears more than once`);
-  if (headers.size > LIMITS.maxHeaderCount) return deny('header_too_large', 'too many header lines');
-  const te = headers.get('transfer-encoding');
-  if (te !== undefined) {
-    if (headers.has('content-length'))
-      return deny('ambiguous_framing', 'both Content-Length and Transfer-Encoding');
-    if (te.toLowerCase() !== 'chunked')
-      return deny('ambiguous_framing', 'Transfer-Encoding other than chunked');
-  }
-  const cl = headers.get('content-length');
-  if (cl !== undefined && !/^[0-9]{1,15}$/.test(cl))
-    return deny('ambiguous_framing', 'Content-Length is not a decimal number');
-  const expect = headers.get('expect');
-  if (expect !== undefined && expect.toLowerCase() !== '100-continue')
-    return deny('expectation_failed', 'only Expect: 100-continue is supported');
-  for (const [name, value] of headers) {
-    if (hasControl(value)) return deny('malformed_request', `header ${name} has control characters`);
-  }
-  return headers;
+  return checkHeaderFraming(req.rawHeaders);
 }
 
 /** Splits and checks path and query of an origin-form target (or the path part of absolute-form). */

@@ -15,12 +15,12 @@ export type FrontResult =
 const deny = (reason: Reason, message: string): FrontResult => ({ ok: false, reason, message });
 
 // RFC 9110 §5.6.2 token.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Methods Errand ever forwards; TRACE/TRACK/CONNECT-in-tunnel and WebDAV are refused (D10).
-const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS']);
+export const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS']);
 // Visible ASCII only in a request-target (RFC 9112 §3.2); '#' never (D4).
-const TARGET_CHARS = /^[\x21-\x7e]+$/;
-const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
+export const TARGET_CHARS = /^[\x21-\x7e]+$/;
+export const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
 // RFC 3986 reg-name / IPv4 / bracketed IPv6, optional port without leading zeros.
 const HOST_HEADER =
   /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.?))(?::([1-9][0-9]{0,4}))?$/;
@@ -106,16 +106,11 @@ function isVirtualHostOf(hostKey: string, expected: ReadonlySet<string>): boolea
   return expected.has(rest) && !/^[0-9.]+:/.test(rest) && !rest.startsWith('[');
 }
 
-export function normalizeRequest(req: IncomingMessage, opts: FrontOptions): FrontResult {
-  // 1. Version: HTTP/1.1 only (A8: Node hands HTTP/0.9 and Host-less 1.0 to the handler).
-  if (req.httpVersion !== '1.1')
-    return deny('version_not_supported', `HTTP/${req.httpVersion} is not supported; use HTTP/1.1`);
-  const method = req.method ?? '';
-  if (!TOKEN.test(method) || !METHODS.has(method))
-    return deny('malformed_request', `method ${method.slice(0, 16)} is not allowed`);
-
-  // 2. Headers: no duplicates, bounded count, framing unambiguous.
-  const headers = headerMap(req.rawHeaders);
+/** The header checks every listener shares: no repeated name (A16), a bounded count, unambiguous
+ *  framing (RFC 9112 §6.3: CL with TE, TE other than chunked, non-decimal CL), Expect only
+ *  100-continue, and no control characters in values (A7). */
+export function checkHeaderFraming(rawHeaders: readonly string[]): Map<string, string> | FrontResult {
+  const headers = headerMap(rawHeaders);
   if (typeof headers === 'string')
     return deny('ambiguous_framing', `header ${headers} appears more than once`);
   if (headers.size > LIMITS.maxHeaderCount) return deny('header_too_large', 'too many header lines');
@@ -130,14 +125,28 @@ export function normalizeRequest(req: IncomingMessage, opts: FrontOptions): Fron
   if (cl !== undefined && !/^[0-9]{1,15}$/.test(cl))
     return deny('ambiguous_framing', 'Content-Length is not a decimal number');
   const expect = headers.get('expect');
-  if (expect !== undefined && expect.toLowerCase() !== '100-continue')
+  if (expect !== undefined && expect.toLowerCase() !== '100-continue') {
     return deny('expectation_failed', 'only Expect: 100-continue is supported');
-  if (headers.has('upgrade') || headers.has('http2-settings'))
-    return deny('upgrade_denied', 'protocol upgrades are not granted');
+  }
   for (const [name, value] of headers) {
-    // Node refuses CR/LF/NUL in values; refuse the other controls too (A7).
     if (hasControl(value)) return deny('malformed_request', `header ${name} has control characters`);
   }
+  return headers;
+}
+
+export function normalizeRequest(req: IncomingMessage, opts: FrontOptions): FrontResult {
+  // 1. Version: HTTP/1.1 only (A8: Node hands HTTP/0.9 and Host-less 1.0 to the handler).
+  if (req.httpVersion !== '1.1')
+    return deny('version_not_supported', `HTTP/${req.httpVersion} is not supported; use HTTP/1.1`);
+  const method = req.method ?? '';
+  if (!TOKEN.test(method) || !METHODS.has(method))
+    return deny('malformed_request', `method ${method.slice(0, 16)} is not allowed`);
+
+  // 2. Headers: no duplicates, bounded count, framing unambiguous.
+  const headers = checkHeaderFraming(req.rawHeaders);
+  if (!(headers instanceof Map)) return headers;
+  if (headers.has('upgrade') || headers.has('http2-settings'))
+    return deny('upgrade_denied', 'protocol upgrades are not granted');
 
   // 3. Host: required, well-formed, and one of this listener's names (E14, B5).
   const hostValue = headers.get('host');
