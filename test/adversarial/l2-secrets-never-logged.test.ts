@@ -90,7 +90,7 @@ aws:
   region: us-east-1
   roleArn: ${moto.roleArn}
   grants:
-${KEYS.map((k) => `    - { id: get-${k}, action: s3:GetObject, resource: "arn:aws:s3:::bkt/${k}", uses: unlimited }`).join('\n')}
+${KEYS.map((k) => `    - { id: get-${k}, action: s3:GetObject, resource: "arn:aws:s3:::bkt/${k}", uses: 5 }`).join('\n')}
 `,
   );
   const state = join(dir, 'state');
