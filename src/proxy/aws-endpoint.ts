@@ -7,7 +7,7 @@ import { ErrandError, type Reason } from '../errors.ts';
 import { type SessionKey, sessionNameOf } from '../manifest/policy.ts';
 import { type AwsProtocol, awsErrorResponse } from './aws-errors.ts';
 import { buildAwsUpstreamRequest } from './aws-upstream-request.ts';
-import type { SidecarContext } from './context.ts';
+import { auditBase, type SidecarContext } from './context.ts';
 import { type FrontResult, normalizeRequest } from './front.ts';
 import { agentResponseHeaders } from './http-grant-request.ts';
 import { LIMITS } from './limits.ts';
@@ -124,15 +124,7 @@ export interface AwsEntry {
 
 export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) {
   const listener: Listener = entry?.listener ?? 'aws';
-  const baseRecord = () => ({
-    class: 'api_activity',
-    listener,
-    task_id: ctx.loaded.manifest.task.id,
-    user: ctx.loaded.manifest.task.user.subject,
-    user_session: ctx.loaded.manifest.task.user.session,
-    manifest_sha256: ctx.loaded.sha256,
-    ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
-  });
+  const baseRecord = () => auditBase(ctx, listener);
 
   const record = (
     id: string,

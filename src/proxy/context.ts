@@ -62,3 +62,15 @@ export interface SidecarContext {
   };
   readonly metrics: Metrics;
 }
+
+/** The fields every request record of this sidecar starts with (OCSF API Activity class, task,
+ *  user, manifest), plus the unsigned-manifest warning on every record when it applies. */
+export const auditBase = (ctx: SidecarContext, listener: string) => ({
+  class: 'api_activity',
+  listener,
+  task_id: ctx.loaded.manifest.task.id,
+  user: ctx.loaded.manifest.task.user.subject,
+  user_session: ctx.loaded.manifest.task.user.session,
+  manifest_sha256: ctx.loaded.sha256,
+  ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
+});

@@ -7,7 +7,7 @@ import { sendWithOAuth } from '../credentials/oauth/proxy-send.ts';
 import { ErrandError, type Reason } from '../errors.ts';
 import type { HttpGrant } from '../manifest/types.ts';
 import { plainErrorResponse } from './aws-errors.ts';
-import type { SidecarContext } from './context.ts';
+import { auditBase, type SidecarContext } from './context.ts';
 import type { DestinationFloor } from './destinations.ts';
 import { checkLiteral, type Resolver, resolveDestination } from './dns.ts';
 import { formatAuthority } from './forward-front.ts';
@@ -109,15 +109,7 @@ function capBody(limit: number): Transform {
 export function createHttpGrantHandler(deps: HttpGrantDeps) {
   const { ctx } = deps;
   const m = ctx.loaded.manifest;
-  const baseRecord = (listener: string) => ({
-    class: 'api_activity',
-    listener,
-    task_id: m.task.id,
-    user: m.task.user.subject,
-    user_session: m.task.user.session,
-    manifest_sha256: ctx.loaded.sha256,
-    ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
-  });
+  const baseRecord = (listener: string) => auditBase(ctx, listener);
   // A literal destination is refused before authorization unless a grant for that exact host opens
   // private ranges (so C1/C4 literals answer dest_ip_denied, and nothing is taken from a grant).
   const opensPrivate = (host: string): boolean =>

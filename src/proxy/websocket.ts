@@ -7,7 +7,7 @@ import { authorizeHttp, intentUrl } from '../authorize/authorize.ts';
 import type { Reason } from '../errors.ts';
 import type { HttpGrant } from '../manifest/types.ts';
 import { plainErrorResponse } from './aws-errors.ts';
-import type { SidecarContext } from './context.ts';
+import { auditBase, type SidecarContext } from './context.ts';
 import type { DestinationFloor } from './destinations.ts';
 import { checkLiteral, type Dialer, type Resolver, resolveDestination } from './dns.ts';
 import { formatAuthority } from './forward-front.ts';
@@ -206,15 +206,7 @@ export function refuseOnSocket(socket: Duplex, reason: Reason, message: string, 
 export function createWebSocketHandler(deps: WebSocketDeps) {
   const { ctx } = deps;
   const m = ctx.loaded.manifest;
-  const baseRecord = (listener: string) => ({
-    class: 'api_activity',
-    listener,
-    task_id: m.task.id,
-    user: m.task.user.subject,
-    user_session: m.task.user.session,
-    manifest_sha256: ctx.loaded.sha256,
-    ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
-  });
+  const baseRecord = (listener: string) => auditBase(ctx, listener);
   const wsGrantsFor = (host: string): HttpGrant[] =>
     (m.http?.grants ?? []).filter((g) => g.websocket && hostOf(g.url) === host);
 
