@@ -197,6 +197,18 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
       });
     }
 
+    // 6b. An OAuth grant goes out only with Errand's token and proof: a handler wired without OAuth
+    //     credentials refuses it instead of sending it bare (docs/oauth.md). Nothing is resolved.
+    const oauth = grant.oauth === undefined ? undefined : deps.oauth;
+    if (grant.oauth !== undefined && oauth === undefined) {
+      return denyWith({
+        decision: 'error',
+        reason: 'credentials_unavailable',
+        message: 'Errand holds no OAuth credentials for this grant, so it does not send the request',
+        grantIds,
+      });
+    }
+
     // 7. Resolve once; every answer must pass the floor; the checked address is dialled.
     const dest = await resolveDestination(
       normalized.host,
@@ -269,10 +281,8 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
       // An OAuth grant: Errand's token and a fresh DPoP proof for exactly this request, with one
       // nonce retry inside this one use (src/credentials/oauth, SECURITY-CASES F5).
       const sent =
-        grant.oauth !== undefined && deps.oauth !== undefined
-          ? await sendWithOAuth(deps.oauth, grant, intent, request, (r) =>
-              deps.upstream.request(destination, r),
-            )
+        oauth !== undefined
+          ? await sendWithOAuth(oauth, grant, intent, request, (r) => deps.upstream.request(destination, r))
           : undefined;
       if (sent !== undefined) {
         patterns = sent.patterns;

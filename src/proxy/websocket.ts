@@ -288,6 +288,15 @@ export function createWebSocketHandler(deps: WebSocketDeps) {
       return deny('upgrade_denied', `grant ${grant.id} does not allow WebSocket`, grantIds);
     if (normalized.scheme === 'http' && (grant.inject || grant.oauth) && !grant.unsafeAllowPlainHttp)
       return deny('scheme_denied', 'this grant injects a credential and its URL is not https', grantIds);
+    // The handshake path attaches no OAuth token or DPoP proof: an OAuth grant is refused here
+    // rather than opened without its credential (docs/oauth.md). Nothing is resolved.
+    if (grant.oauth !== undefined)
+      return deny(
+        'credentials_unavailable',
+        'Errand does not send OAuth credentials on a WebSocket handshake, so it does not open it',
+        grantIds,
+        'error',
+      );
 
     // 3. Resolve once, check, record, then dial the checked address.
     const dest = await resolveDestination(
