@@ -62,18 +62,31 @@ export function compileArnFormat(type: IamResourceType): CompiledFormat {
   return { type, pattern: new RegExp(`^${source}$`), literal };
 }
 
+/** Finds the most specific resource type whose format an ARN fits, or undefined when none fits. */
+export type ResourceTypeMatcher = (arn: string) => IamResourceType | undefined;
+
+/**
+ * Compile every format once and return a matcher over them: compiling is what costs (one RegExp per
+ * type), so a caller checking many ARNs of one service keeps the matcher.
+ */
+export function createResourceTypeMatcher(types: readonly IamResourceType[]): ResourceTypeMatcher {
+  const compiled = types.map(compileArnFormat);
+  return (arn) => {
+    let best: CompiledFormat | undefined;
+    for (const format of compiled) {
+      if (!format.pattern.test(arn)) continue;
+      if (best === undefined || format.literal > best.literal) best = format;
+    }
+    return best?.type;
+  };
+}
+
 /** The most specific resource type whose format `arn` fits, or undefined when none fits. */
 export function matchResourceType(
   arn: string,
   types: readonly IamResourceType[],
 ): IamResourceType | undefined {
-  let best: CompiledFormat | undefined;
-  for (const type of types) {
-    const compiled = compileArnFormat(type);
-    if (!compiled.pattern.test(arn)) continue;
-    if (best === undefined || compiled.literal > best.literal) best = compiled;
-  }
-  return best?.type;
+  return createResourceTypeMatcher(types)(arn);
 }
 
 /** S3 bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). */

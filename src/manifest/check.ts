@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import type { ErrorCode } from '../errors.ts';
-import { checkBucketName, hasWildcard, matchResourceType, parseArn, partitionOfRegion } from './arn.ts';
+import { checkBucketName, hasWildcard, parseArn, partitionOfRegion } from './arn.ts';
 import { checkGrantUrl } from './http-url.ts';
 import { createIamCatalog, type IamAction, type IamCatalog, suggest } from './iam-actions.ts';
 import type { Position } from './positions.ts';
@@ -403,7 +403,7 @@ function checkAwsGrant(
       );
       continue;
     }
-    const type = matchResourceType(arn, iam.resourceTypes(service));
+    const type = iam.resourceTypeOf(service, arn);
     if (type === undefined || !action.resourceTypes.some((t) => t.name === type.name)) {
       add(
         'ERR_MANIFEST_INVALID',

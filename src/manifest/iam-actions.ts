@@ -5,6 +5,7 @@
 // per catalogue object; whoever creates the catalogue owns the cache.
 
 import { readFileSync } from 'node:fs';
+import { createResourceTypeMatcher, type ResourceTypeMatcher } from './arn.ts';
 
 export interface IamResourceType {
   /** Resource type key, e.g. `object`. */
@@ -31,6 +32,8 @@ export interface IamCatalog {
   readonly actionNames: (service: string) => readonly string[];
   /** Every resource type of the service. */
   readonly resourceTypes: (service: string) => readonly IamResourceType[];
+  /** The most specific resource type of the service whose ARN format `arn` fits, or undefined. */
+  readonly resourceTypeOf: (service: string, arn: string) => IamResourceType | undefined;
   /** Every service prefix. */
   readonly serviceNames: () => readonly string[];
 }
@@ -73,11 +76,23 @@ export function createIamCatalog(root: URL = dataDir()): IamCatalog {
     hasService(service) ? (read(`resourceTypes/${service}.json`) as Record<string, RawResourceType>) : {};
   const resourceTypes = (service: string): readonly IamResourceType[] =>
     Object.values(rawTypes(service)).map((t) => ({ name: t.key, arn: t.arn }));
+  // One compiled matcher per service, built on first use: a manifest names few services but may
+  // list thousands of ARNs, and compiling the formats per ARN dominated the load time.
+  const matchers = new Map<string, ResourceTypeMatcher>();
+  const resourceTypeOf = (service: string, arn: string): IamResourceType | undefined => {
+    let match = matchers.get(service);
+    if (match === undefined) {
+      match = createResourceTypeMatcher(resourceTypes(service));
+      matchers.set(service, match);
+    }
+    return match(arn);
+  };
   return {
     hasService,
     serviceNames: () => [...services()],
     actionNames: (service) => Object.values(rawActions(service)).map((a) => a.name),
     resourceTypes,
+    resourceTypeOf,
     action: (service, action) => {
       const key = action.toLowerCase();
       const actions = rawActions(service);

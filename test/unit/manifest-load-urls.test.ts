@@ -5,6 +5,7 @@ import t from 'tap';
 import {
   checkBucketName,
   compileArnFormat,
+  createResourceTypeMatcher,
   matchResourceType,
   parseArn,
   partitionOfRegion,
@@ -213,6 +214,31 @@ t.test('the IAM catalogue reads the real Service Authorization Reference data', 
   t.same(iam.action('s3', 'ListAllMyBuckets')?.resourceTypes, []);
   t.equal(iam.action('s3', 'toString'), undefined, 'object prototype names are not actions');
   t.equal(iam.action('s3', 'GetObjekt'), undefined);
+});
+
+t.test('the catalogue matches an ARN against its service formats, compiled once per service', async (t) => {
+  const iam = createIamCatalog();
+  const rows: [service: string, arn: string, type: string | undefined][] = [
+    ['s3', 'arn:aws:s3:::acme-uploads/reports/q3.pdf', 'object'],
+    ['s3', 'arn:aws:s3:::acme-uploads', 'bucket'],
+    ['s3', 'arn:aws:s3:us-east-1:111122223333:accesspoint/ap1/object/k', 'accesspointobject'],
+    ['s3', 'arn:aws:sqs:us-east-1:111122223333:q', undefined],
+    ['dynamodb', 'arn:aws:dynamodb:us-east-1:111122223333:table/orders', 'table'],
+    ['dynamodb', 'arn:aws:dynamodb:us-east-1:111122223333:table/orders/index/by-date', 'index'],
+    ['nope-not-a-service', 'arn:aws:s3:::acme-uploads', undefined],
+    ['../x', 'arn:aws:s3:::acme-uploads', undefined],
+  ];
+  for (const [service, arn, type] of rows) {
+    t.equal(iam.resourceTypeOf(service, arn)?.name, type, `${service} ${arn}`);
+    // The same answer as matching against the service's formats one by one (the cache changes
+    // nothing but the cost), and the same answer again from the cached matcher.
+    t.equal(matchResourceType(arn, iam.resourceTypes(service))?.name, type);
+    t.equal(iam.resourceTypeOf(service, arn)?.name, type, `${service} ${arn}, cached`);
+  }
+  const match = createResourceTypeMatcher(iam.resourceTypes('s3'));
+  t.equal(match('arn:aws:s3:::b/k')?.arn, 'arn:${Partition}:s3:::${BucketName}/${ObjectName}');
+  t.equal(match('arn:aws:s3:::b/k'), match('arn:aws:s3:::b/other'), 'one matcher hands out the same type');
+  t.equal(createResourceTypeMatcher([])('arn:aws:s3:::b'), undefined, 'no formats, no type');
 });
 
 t.test('did-you-mean suggestions stay close', async (t) => {
