@@ -177,8 +177,46 @@ export function parseStrict(text: string, options: ParseOptions): ParseResult {
 /** Lexer tokens that mark structure but stand for no source text (yaml's CST control characters). */
 const CONTROL_TOKENS: ReadonlySet<string> = new Set(['\u0002', '\u0018', '\u001f']);
 
+/**
+ * Whether the flow nesting is certainly within the cap without lexing: lexing costs as much as a
+ * third of the parse, and a manifest rarely nests flow collections at all. True when the source
+ * opens at most MAX_MANIFEST_DEPTH flow collections in all, or when it is JSON (which a string-aware
+ * bracket count measures exactly) nested no deeper than the cap.
+ */
+function flowNestingWithinCap(text: string): boolean {
+  let opens = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) opens += 1;
+  }
+  if (opens <= MAX_MANIFEST_DEPTH) return true;
+  try {
+    JSON.parse(text);
+  } catch {
+    return false;
+  }
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      depth += 1;
+      if (depth > MAX_MANIFEST_DEPTH) return false;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth -= 1;
+    }
+  }
+  return true;
+}
+
 /** Offset of the first flow collection opened deeper than the cap, or undefined. */
 function findExcessFlowNesting(text: string): number | undefined {
+  if (flowNestingWithinCap(text)) return undefined;
   let depth = 0;
   let offset = 0;
   for (const token of new Lexer().lex(text)) {
