@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import { AuditLog } from './audit/audit-log.ts';
 import { indexGrants } from './authorize/authorize.ts';
 import { UseLedger } from './authorize/use-ledger.ts';
-import { createOAuthCredentials, type OAuthCredentials } from './credentials/oauth/oauth-credentials.ts';
-import { type ClosableTokenTransport, createTokenTransport } from './credentials/oauth/token-transport.ts';
+import type { OAuthCredentials } from './credentials/oauth/oauth-credentials.ts';
+import type { ClosableTokenTransport } from './credentials/oauth/token-transport.ts';
 import type { LoadedManifest } from './manifest/types.ts';
 import type { HostPort } from './ops/config.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
@@ -16,10 +16,8 @@ import { awsOriginResolver } from './proxy/aws-origin.ts';
 import { proxyHostsOf } from './proxy/connect.ts';
 import type { CredentialProvider, SidecarContext } from './proxy/context.ts';
 import { type Dialer, type Resolver, systemDialer, systemResolver } from './proxy/dns.ts';
-import { type ForwardProxy, startForwardProxy } from './proxy/forward-proxy.ts';
-import { loadInjectSecrets } from './proxy/inject.ts';
+import type { ForwardProxy } from './proxy/forward-proxy.ts';
 import { listen } from './proxy/listen.ts';
-import { createPodCa, writeCaFiles } from './proxy/pod-ca.ts';
 import { createUpstream } from './proxy/upstream.ts';
 
 // Assembles one sidecar from its parts and owns their lifetimes: the audit log, the use ledger, the
@@ -155,6 +153,20 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   let tokenTransport: ClosableTokenTransport | undefined;
   if (opts.proxyListen) {
     try {
+      // Loaded only with a forward proxy: the X.509 and OAuth code is a third of the start otherwise.
+      const [
+        { createOAuthCredentials },
+        { createTokenTransport },
+        { startForwardProxy },
+        { loadInjectSecrets },
+        { createPodCa, writeCaFiles },
+      ] = await Promise.all([
+        import('./credentials/oauth/oauth-credentials.ts'),
+        import('./credentials/oauth/token-transport.ts'),
+        import('./proxy/forward-proxy.ts'),
+        import('./proxy/inject.ts'),
+        import('./proxy/pod-ca.ts'),
+      ]);
       const secrets = await loadInjectSecrets(m, opts.secretsDir);
       // OAuth grants: files checked and the DPoP key made now; tokens are exchanged on first use.
       if ((m.http?.grants ?? []).some((g) => g.oauth !== undefined)) {

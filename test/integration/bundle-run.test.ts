@@ -1,0 +1,163 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import t from 'tap';
+import { buildBundle } from '../../scripts/build.ts';
+import { verifyAuditText } from '../../src/audit/verify.ts';
+import { type Moto, startMoto } from '../helpers/moto.ts';
+import { freePort } from '../helpers/ports.ts';
+import { describeRun, PLACEHOLDER_CREDENTIALS, runProcess } from '../helpers/real-clients.ts';
+import { inMinutes } from '../helpers/sidecar.ts';
+
+// The bundle as the image runs it: `node dist/errand.mjs`, built from this checkout,
+// signs a manifest, runs against the emulator's STS, becomes ready, serves one granted call, refuses an ungranted one,
+// and ends cleanly on SIGTERM. Built under .cache (git-ignored) so the IAM data package in
+// node_modules is found from the bundle's directory, as /app/node_modules is in the image.
+
+const REPO = join(import.meta.dirname, '..', '..');
+
+const manifestYaml = (roleArn: string) => `apiVersion: errand.dev/v1
+kind: TaskManifest
+task:
+  id: tsk_bundle_test
+  purpose: read one report through the bundle
+  user: { subject: alice@example.com, session: sess_bundle }
+  expiresAt: ${inMinutes(30)}
+aws:
+  region: us-east-1
+  roleArn: ${roleArn}
+  grants:
+    - id: read-report
+      action: s3:GetObject
+      resource: arn:aws:s3:::acme-uploads/users/alice/report.pdf
+`;
+
+let moto: Moto;
+let dir: string;
+let outdir: string;
+let bundle: string;
+t.before(async () => {
+  await mkdir(join(REPO, '.cache'), { recursive: true });
+  outdir = await mkdtemp(join(REPO, '.cache', 'bundle-test-'));
+  dir = await mkdtemp(join(tmpdir(), 'errand-bundle-'));
+  const [built, started] = await Promise.all([buildBundle(outdir), startMoto()]);
+  bundle = built.file;
+  moto = started;
+});
+t.teardown(async () => {
+  await moto?.stop();
+  await rm(dir, { recursive: true, force: true });
+  await rm(outdir, { recursive: true, force: true });
+});
+
+const readyz = async (port: number, child: ChildProcess): Promise<number> => {
+  const until = Date.now() + 20_000;
+  while (Date.now() < until && child.exitCode === null) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      await r.arrayBuffer();
+      if (r.status === 200) return 200;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return 0;
+};
+
+t.test('the build writes one ESM file with a linked source map', async (t) => {
+  const text = await readFile(bundle, 'utf8');
+  t.match(text, /^#!\/usr\/bin\/env node\n/, 'keeps the shebang of bin/errand.js');
+  t.match(text, /\/\/# sourceMappingURL=errand\.mjs\.map\s*$/, 'links its source map');
+  t.notMatch(
+    text,
+    /from\s*["'][^"']*\.ts["']|import\(["'][^"']*\.ts["']\)/,
+    'no TypeScript source is left to load',
+  );
+  const map = JSON.parse(await readFile(`${bundle}.map`, 'utf8')) as { sources: string[] };
+  t.ok(
+    map.sources.some((s) => s.endsWith('src/cli/run.ts')),
+    'the map points at the sources',
+  );
+});
+
+t.test('errand run from the bundle: ready, one granted GET, one refusal, SIGTERM exits 0', async (t) => {
+  // The production path: a manifest signed by the bundle's own `manifest sign`, verified at start.
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  await writeFile(join(dir, 'task.yaml'), manifestYaml(moto.roleArn));
+  await writeFile(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  await writeFile(join(dir, 'pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+  const sign = await runProcess(process.execPath, [
+    bundle,
+    'manifest',
+    'sign',
+    join(dir, 'task.yaml'),
+    '--key',
+    join(dir, 'key.pem'),
+  ]);
+  t.equal(sign.code, 0, describeRun('errand manifest sign', sign));
+  await writeFile(join(dir, 'task.jws'), sign.stdout);
+
+  const [awsPort, opsPort] = [await freePort(), await freePort()];
+  const state = join(dir, 'state');
+  let stderr = '';
+  const child = spawn(
+    process.execPath,
+    [
+      bundle,
+      'run',
+      '--manifest',
+      join(dir, 'task.jws'),
+      '--trust-key',
+      join(dir, 'pub.pem'),
+      '--listen',
+      `127.0.0.1:${awsPort}`,
+      '--ops-listen',
+      `127.0.0.1:${opsPort}`,
+      '--state-dir',
+      state,
+    ],
+    { env: { PATH: process.env['PATH'] ?? '', ...moto.env() }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => child.kill('SIGKILL'));
+  t.equal(await readyz(opsPort, child), 200, `ready: ${stderr}`);
+
+  const s3 = new S3Client({
+    region: 'us-east-1',
+    endpoint: `http://127.0.0.1:${awsPort}`,
+    forcePathStyle: true,
+    credentials: PLACEHOLDER_CREDENTIALS,
+    maxAttempts: 1,
+  });
+  t.teardown(() => s3.destroy());
+  const got = await s3.send(new GetObjectCommand({ Bucket: 'acme-uploads', Key: 'users/alice/report.pdf' }));
+  const body = Buffer.from(await got.Body!.transformToByteArray());
+  t.equal(body.subarray(0, 8).toString('latin1'), '%PDF-1.4', 'the granted object arrives, signed by Errand');
+  const refused = await s3
+    .send(new GetObjectCommand({ Bucket: 'acme-uploads', Key: 'users/bob/secret.txt' }))
+    .then(
+      () => undefined,
+      (e: { name?: string; $metadata?: { httpStatusCode?: number } }) => e,
+    );
+  t.equal(refused?.$metadata?.httpStatusCode, 403, 'an object outside the grant is refused');
+  t.equal(refused?.name, 'AccessDenied', 'as the S3 error an SDK understands');
+
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exit 0 on SIGTERM');
+  const audit = await readFile(join(state, 'audit.jsonl'), 'utf8');
+  t.same(
+    verifyAuditText(audit),
+    { ok: true, records: audit.trimEnd().split('\n').length },
+    'the audit chain verifies',
+  );
+  t.match(audit, /"decision":"allow"/, 'the allowed call is audited');
+  t.match(audit, /"decision":"deny"/, 'the refusal is audited');
+  t.match(audit, /"event":"sidecar_stopped"/, 'the stop is audited');
+});
