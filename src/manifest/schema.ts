@@ -3,8 +3,9 @@
 // `description` of the failing field is the fix, so the schema file is the single place where the
 // accepted form of each field is written down.
 
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import manifestSchemaJson from '../../schema/manifest.schema.json' with { type: 'json' };
+import { validate as validateGenerated } from './generated/manifest-validator.js';
 import { suggest } from './iam-actions.ts';
 import { escapePointer } from './positions.ts';
 
@@ -97,21 +98,16 @@ const describeRef = (ref: string | undefined): string | undefined => {
   return name !== undefined ? definitions[name]?.description : undefined;
 };
 
-/** Compile the schema once per validator; the caller owns it (ajv keeps per-call state on it). */
+/**
+ * The schema validator: code ajv generated from the schema ahead of time
+ * (scripts/gen-manifest-validator.ts), so no schema is compiled at run time. The generated function
+ * leaves the errors of its last call on itself; they are read right after the synchronous call,
+ * before anything else can run.
+ */
 export function createSchemaValidator(): SchemaValidator {
-  // strictRequired is off because `required` inside oneOf/anyOf branches names properties declared
-  // one level up, which is the standard draft-07 way to say "exactly one of".
-  const ajv = new Ajv({
-    allErrors: true,
-    strict: true,
-    strictRequired: false,
-    allowUnionTypes: true,
-    verbose: true,
-  });
-  const validate = ajv.compile(MANIFEST_SCHEMA);
   return (value) => {
-    if (validate(value)) return [];
-    return mapErrors(validate.errors ?? []);
+    if (validateGenerated(value)) return [];
+    return mapErrors(validateGenerated.errors ?? []);
   };
 }
 
