@@ -1,4 +1,4 @@
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6, SocketAddress } from 'node:net';
 
 // The destination floor: addresses Errand never dials for an agent, whatever the manifest says
 // (SECURITY-CASES C1–C6). Modelled on smokescreen's classifyAddr: a table of ranges, each with a
@@ -69,22 +69,39 @@ export interface DestinationFloor {
   permits(address: string, allowPrivate: boolean): boolean;
 }
 
+/** A dotted quad (as `isIPv4` accepts it: four decimal octets, no leading zeros) as an unsigned
+ *  32-bit number. */
+const ipv4ToNumber = (address: string): number => {
+  const [a, b, c, d] = address.split('.').map(Number) as [number, number, number, number];
+  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+};
+
 /** Builds the floor's lookup tables (once per sidecar: no module-level state). */
 export function createDestinationFloor(): DestinationFloor {
-  // First match wins: order the lists so the specific ranges come first.
-  const lists = [...V6, ...V4].map(([category, network, prefix]) => {
+  // First match wins: the lists are ordered so the specific ranges come first. IPv4 ranges are
+  // compared as network/mask numbers: this runs on every request, and BlockList.check builds a
+  // SocketAddress per call (one per range). IPv6 keeps BlockList, with one SocketAddress per check.
+  const v4 = V4.map(([category, network, prefix]) => ({
+    category,
+    network: ipv4ToNumber(network),
+    mask: prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0,
+  }));
+  const v6 = V6.map(([category, network, prefix]) => {
     const list = new BlockList();
-    list.addSubnet(network, prefix, isIPv4(network) ? 'ipv4' : 'ipv6');
-    return { category, list, family: isIPv4(network) ? ('ipv4' as const) : ('ipv6' as const) };
+    list.addSubnet(network, prefix, 'ipv6');
+    return { category, list };
   });
   const classify = (address: string): AddressCategory => {
-    const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined;
-    if (family === undefined) return 'not_an_address';
+    if (isIPv4(address)) {
+      const n = ipv4ToNumber(address);
+      for (const { category, network, mask } of v4) if ((n & mask) >>> 0 === network) return category;
+      return 'public';
+    }
+    if (!isIPv6(address)) return 'not_an_address';
     // A zone id (fe80::1%eth0) names an interface: never a destination for an agent.
     if (address.includes('%')) return 'link_local';
-    for (const { category, list, family: f } of lists) {
-      if (f === family && list.check(address, family)) return category;
-    }
+    const parsed = new SocketAddress({ address, family: 'ipv6' });
+    for (const { category, list } of v6) if (list.check(parsed)) return category;
     return 'public';
   };
   return {

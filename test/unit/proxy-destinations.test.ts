@@ -1,3 +1,5 @@
+import { BlockList } from 'node:net';
+import fc from 'fast-check';
 import t from 'tap';
 import {
   createDestinationFloor,
@@ -113,5 +115,40 @@ t.test('checkLiteral and resolveDestination', async (t) => {
     calls,
     ['ok.test', 'mixed.test', 'mixed.test', 'none.test', 'fail.test'],
     'literals are never looked up',
+  );
+});
+
+// The IPv4 floor is compared as numbers (no BlockList per request): it must classify every address
+// exactly as BlockList does for the same IANA ranges, including the first and last of each range.
+t.test('IPv4 classification agrees with a BlockList of the same ranges', async (t) => {
+  const ranges: [string, string, number][] = [
+    ['unspecified', '0.0.0.0', 8],
+    ['private', '10.0.0.0', 8],
+    ['cgnat', '100.64.0.0', 10],
+    ['loopback', '127.0.0.0', 8],
+    ['link_local', '169.254.0.0', 16],
+    ['private', '172.16.0.0', 12],
+    ['reserved', '192.0.0.0', 24],
+    ['private', '192.168.0.0', 16],
+    ['reserved', '198.18.0.0', 15],
+    ['multicast', '224.0.0.0', 4],
+    ['reserved', '240.0.0.0', 4],
+  ];
+  const lists = ranges.map(([category, network, prefix]) => {
+    const list = new BlockList();
+    list.addSubnet(network, prefix, 'ipv4');
+    return { category, list };
+  });
+  const reference = (a: string) => lists.find((l) => l.list.check(a, 'ipv4'))?.category ?? 'public';
+  const edges = ranges.flatMap(([, network, prefix]) => {
+    const n = network.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+    const size = 2 ** (32 - prefix);
+    return [n - 1, n, n + size - 1, n + size].filter((x) => x >= 0 && x < 2 ** 32);
+  });
+  const dotted = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+  for (const n of edges) t.equal(floor.classify(dotted(n)), reference(dotted(n)), dotted(n));
+  fc.assert(
+    fc.property(fc.ipV4(), (a) => floor.classify(a) === reference(a)),
+    { numRuns: 5000 },
   );
 });
