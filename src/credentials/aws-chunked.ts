@@ -14,15 +14,18 @@
 // - "Checking object integrity" (x-amz-checksum-* trailers of the unsigned-trailer mode).
 //
 // Memory is bounded whatever the body size: the decoder holds at most one framing line
-// (MAX_LINE_BYTES) and passes data through as views; the encoder holds at most one chunk.
+// (MAX_LINE_BYTES) and passes data through as views; the unsigned encoder holds nothing, the
+// signed one at most one chunk.
 
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { ErrandError } from '../errors.ts';
 
 /** sha256 of the empty string, hex: the "hash of the chunk headers" in every chunk string-to-sign. */
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-/** The chunk size Errand writes: AWS recommends at least 64 KiB, requires at least 8 KiB. */
-export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+/** The chunk size Errand writes. S3 takes fixed or variable chunks of at least 8 KiB (64 KiB
+ *  recommended) but the last (sigv4-streaming); 1 MiB makes the per-chunk cost (a size line, and
+ *  when signing an HMAC and a held chunk) small beside the data, at 1 MiB held per signed upload. */
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 export const MIN_CHUNK_SIZE = 8 * 1024;
 /** Longest framing line accepted: a signed size line is at most 16 + 17 + 64 characters. */
 export const MAX_LINE_BYTES = 256;
@@ -113,122 +116,166 @@ const isChecksumValue = (name: string, value: string): boolean =>
 
 type State = 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'done';
 
-/** Decodes the agent's aws-chunked body. Yields data as it arrives (views of the input); throws an
+/** A push decoder of the agent's aws-chunked body: `push` each piece of the body as it arrives,
+ *  `end` when the body ends. Data goes to `emit` as views of the pushed pieces (no copy); the
+ *  framing lines are found by index, so the cost per piece does not depend on its size. Throws an
  *  ErrandError with an ERR_AWS_CHUNKED_* code at the first byte that breaks the framing. */
+export interface AwsChunkedDecoder {
+  push(input: Uint8Array, emit: (data: Uint8Array) => void): void;
+  end(): void;
+  /** The checksum trailers, in the order received; throws if the body has not ended. */
+  trailers(): readonly AwsChunkedTrailer[];
+}
+
+export function createAwsChunkedDecoder(options: AwsChunkedDecodeOptions): AwsChunkedDecoder {
+  const expectedTrailers = new Set(options.trailerNames);
+  const sizeLine = options.chunkSignatures ? SIZE_SIGNED : SIZE_UNSIGNED;
+  const received: AwsChunkedTrailer[] = [];
+  let state: State = 'size';
+  // A framing line split across pieces: its bytes so far (at most MAX_LINE_BYTES).
+  let partial: Buffer | undefined;
+  let remaining = 0; // data bytes left in the current chunk
+  let total = 0; // data bytes seen so far
+  let trailerSigned = false;
+  let finished = false;
+
+  // A line ends at LF, which must follow CR; a CR anywhere else is refused by the line grammars.
+  const onLine = (text: string): void => {
+    if (state === 'size') {
+      if (!sizeLine.test(text)) {
+        throw framing(`invalid chunk size line ${JSON.stringify(text.slice(0, 40))}`);
+      }
+      const semicolon = text.indexOf(';');
+      const size = Number.parseInt(semicolon < 0 ? text : text.slice(0, semicolon), 16);
+      if (size > options.decodedLength - total) {
+        throw new ErrandError('ERR_AWS_CHUNKED_LENGTH', 'the chunks carry more data than declared');
+      }
+      if (size === 0) {
+        if (total !== options.decodedLength) {
+          throw new ErrandError(
+            'ERR_AWS_CHUNKED_LENGTH',
+            `the chunks carry ${total} bytes, x-amz-decoded-content-length says ${options.decodedLength}`,
+          );
+        }
+        state = 'trailer';
+        return;
+      }
+      remaining = size;
+      state = 'data';
+      return;
+    }
+    // state === 'trailer'
+    if (text === '') {
+      for (const name of expectedTrailers) {
+        if (!received.some((t) => t.name === name))
+          throw trailerError(`the declared trailer ${name} is missing`);
+      }
+      if (options.trailerSignature && expectedTrailers.size > 0 && !trailerSigned) {
+        throw framing('the trailer signature is missing');
+      }
+      state = 'done';
+      return;
+    }
+    if (trailerSigned) throw trailerError('nothing may follow the trailer signature');
+    const match = TRAILER_LINE.exec(text);
+    if (match === null) throw framing('invalid trailer line');
+    const [, name, value] = match as unknown as [string, string, string];
+    if (name === TRAILER_SIGNATURE && options.trailerSignature && expectedTrailers.size > 0) {
+      if (!SIGNATURE_VALUE.test(value)) throw framing('invalid trailer signature');
+      trailerSigned = true;
+      return;
+    }
+    if (!expectedTrailers.has(name)) throw trailerError(`trailer ${name.slice(0, 64)} was not declared`);
+    if (received.some((t) => t.name === name)) throw trailerError(`trailer ${name} is repeated`);
+    if (!isChecksumValue(name, value)) throw trailerError(`trailer ${name} is not a valid checksum`);
+    received.push({ name, value });
+  };
+
+  /** Reads framing-line bytes from `input` at `i`; returns the index after what it consumed. */
+  const readLine = (input: Uint8Array, i: number): number => {
+    const have = partial?.length ?? 0;
+    // Look for LF no further than a line may reach: MAX_LINE_BYTES bytes before it (CR included).
+    const window = Math.min(input.length, i + MAX_LINE_BYTES - have + 1);
+    const found = input.subarray(i, window).indexOf(0x0a);
+    const lf = found < 0 ? -1 : i + found;
+    if (lf < 0) {
+      if (window - i + have > MAX_LINE_BYTES) throw framing('a framing line is too long');
+      const piece = Buffer.from(input.buffer, input.byteOffset + i, input.length - i);
+      partial = partial === undefined ? Buffer.from(piece) : Buffer.concat([partial, piece]);
+      return input.length;
+    }
+    const tail = Buffer.from(input.buffer, input.byteOffset + i, lf - i);
+    const line = partial === undefined ? tail : Buffer.concat([partial, tail]);
+    partial = undefined;
+    if (line.length === 0 || line[line.length - 1] !== 0x0d) throw framing('a line must end with CRLF');
+    onLine(line.toString('latin1', 0, line.length - 1));
+    return lf + 1;
+  };
+
+  return {
+    push(input, emit) {
+      let i = 0;
+      while (i < input.length) {
+        switch (state) {
+          case 'data': {
+            const take = Math.min(remaining, input.length - i);
+            emit(input.subarray(i, i + take));
+            i += take;
+            total += take;
+            remaining -= take;
+            if (remaining === 0) state = 'data-cr';
+            break;
+          }
+          case 'data-cr':
+          case 'data-lf':
+            if (input[i++] !== (state === 'data-cr' ? 0x0d : 0x0a))
+              throw framing('chunk data must end with CRLF');
+            state = state === 'data-cr' ? 'data-lf' : 'size';
+            break;
+          case 'done':
+            throw framing('bytes after the end of the body');
+          default:
+            i = readLine(input, i);
+        }
+      }
+    },
+    end() {
+      if (state !== 'done') throw framing('the body ended before the final chunk and trailer');
+      finished = true;
+    },
+    trailers() {
+      if (!finished) throw framing('the trailers are read before the body ended');
+      return [...received];
+    },
+  };
+}
+
+/** Decodes the agent's aws-chunked body from an iterable (the push decoder above, for callers that
+ *  pull). Yields data as it arrives (views of the input). */
 export function decodeAwsChunked(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: AwsChunkedDecodeOptions,
 ): AwsChunkedDecoding {
-  const expectedTrailers = new Set(options.trailerNames);
-  const received: AwsChunkedTrailer[] = [];
+  const decoder = createAwsChunkedDecoder(options);
   let started = false;
-  let finished = false;
 
   async function* run(): AsyncGenerator<Uint8Array> {
     // One pass only: a second iteration would read a source that is already consumed.
     if (started) throw framing('the body can be read once');
     started = true;
-    let state: State = 'size';
-    // Read through a function: onLine changes the state, which flow analysis cannot see.
-    const now = (): State => state;
-    let line: number[] = [];
-    let remaining = 0; // data bytes left in the current chunk
-    let total = 0; // data bytes seen so far
-    let trailerSigned = false;
-
-    // A line ends at LF, which must follow CR; a CR anywhere else is refused by the line grammars.
-    const onLine = (text: string): void => {
-      if (state === 'size') {
-        if (!(options.chunkSignatures ? SIZE_SIGNED : SIZE_UNSIGNED).test(text)) {
-          throw framing(`invalid chunk size line ${JSON.stringify(text.slice(0, 40))}`);
-        }
-        const size = Number.parseInt(text.split(';', 1)[0]!, 16);
-        if (size > options.decodedLength - total) {
-          throw new ErrandError('ERR_AWS_CHUNKED_LENGTH', 'the chunks carry more data than declared');
-        }
-        if (size === 0) {
-          if (total !== options.decodedLength) {
-            throw new ErrandError(
-              'ERR_AWS_CHUNKED_LENGTH',
-              `the chunks carry ${total} bytes, x-amz-decoded-content-length says ${options.decodedLength}`,
-            );
-          }
-          state = 'trailer';
-          return;
-        }
-        remaining = size;
-        state = 'data';
-        return;
-      }
-      // state === 'trailer'
-      if (text === '') {
-        for (const name of expectedTrailers) {
-          if (!received.some((t) => t.name === name))
-            throw trailerError(`the declared trailer ${name} is missing`);
-        }
-        if (options.trailerSignature && expectedTrailers.size > 0 && !trailerSigned) {
-          throw framing('the trailer signature is missing');
-        }
-        state = 'done';
-        return;
-      }
-      if (trailerSigned) throw trailerError('nothing may follow the trailer signature');
-      const match = TRAILER_LINE.exec(text);
-      if (match === null) throw framing('invalid trailer line');
-      const [, name, value] = match as unknown as [string, string, string];
-      if (name === TRAILER_SIGNATURE && options.trailerSignature && expectedTrailers.size > 0) {
-        if (!SIGNATURE_VALUE.test(value)) throw framing('invalid trailer signature');
-        trailerSigned = true;
-        return;
-      }
-      if (!expectedTrailers.has(name)) throw trailerError(`trailer ${name.slice(0, 64)} was not declared`);
-      if (received.some((t) => t.name === name)) throw trailerError(`trailer ${name} is repeated`);
-      if (!isChecksumValue(name, value)) throw trailerError(`trailer ${name} is not a valid checksum`);
-      received.push({ name, value });
+    const out: Uint8Array[] = [];
+    const emit = (data: Uint8Array): void => {
+      out.push(data);
     };
-
     for await (const input of source) {
-      let i = 0;
-      while (i < input.length) {
-        if (now() === 'data') {
-          const take = Math.min(remaining, input.length - i);
-          yield input.subarray(i, i + take);
-          i += take;
-          total += take;
-          remaining -= take;
-          if (remaining === 0) state = 'data-cr';
-          continue;
-        }
-        const byte = input[i++]!;
-        if (state === 'data-cr' || state === 'data-lf') {
-          if (byte !== (state === 'data-cr' ? 0x0d : 0x0a)) throw framing('chunk data must end with CRLF');
-          state = state === 'data-cr' ? 'data-lf' : 'size';
-          continue;
-        }
-        if (now() === 'done') throw framing('bytes after the end of the body');
-        if (byte === 0x0a) {
-          if (line.at(-1) !== 0x0d) throw framing('a line must end with CRLF');
-          line.pop();
-          const text = Buffer.from(line).toString('latin1');
-          line = [];
-          onLine(text);
-          continue;
-        }
-        if (line.length >= MAX_LINE_BYTES) throw framing('a framing line is too long');
-        line.push(byte);
-      }
+      decoder.push(input, emit);
+      yield* out;
+      out.length = 0;
     }
-    if (now() !== 'done') throw framing('the body ended before the final chunk and trailer');
-    finished = true;
+    decoder.end();
   }
 
-  return {
-    [Symbol.asyncIterator]: run,
-    trailers(): readonly AwsChunkedTrailer[] {
-      if (!finished) throw framing('the trailers are read before the body ended');
-      return [...received];
-    },
-  };
+  return { [Symbol.asyncIterator]: run, trailers: () => decoder.trailers() };
 }
 
 // ---- encoder ----
@@ -257,22 +304,16 @@ export interface AwsChunkedEncodeOptions {
 }
 
 const sha256Hex = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex');
-const hmacHex = (key: Uint8Array, text: string): string =>
+const hmacHex = (key: Uint8Array | KeyObject, text: string): string =>
   createHmac('sha256', key).update(text).digest('hex');
+
+/** The chunk string-to-sign (sigv4-streaming, "Defining the Chunk Body"), from the data's sha256. */
+const chunkStringToSign = (signing: ChunkSigning, previousSignature: string, dataSha256: string): string =>
+  `AWS4-HMAC-SHA256-PAYLOAD\n${signing.amzDate}\n${signing.scope}\n${previousSignature}\n${EMPTY_SHA256}\n${dataSha256}`;
 
 /** The signature of one chunk (sigv4-streaming, "Defining the Chunk Body"). */
 export function signChunk(signing: ChunkSigning, previousSignature: string, data: Uint8Array): string {
-  return hmacHex(
-    signing.key,
-    [
-      'AWS4-HMAC-SHA256-PAYLOAD',
-      signing.amzDate,
-      signing.scope,
-      previousSignature,
-      EMPTY_SHA256,
-      sha256Hex(data),
-    ].join('\n'),
-  );
+  return hmacHex(signing.key, chunkStringToSign(signing, previousSignature, sha256Hex(data)));
 }
 
 /** The signature of the trailer (sigv4-streaming-trailers): the hash covers each `name:value` + LF. */
@@ -294,8 +335,6 @@ export function signTrailer(
   );
 }
 
-const CRLF = Buffer.from('\r\n', 'latin1');
-
 const checkChunkSize = (chunkSize: number): void => {
   if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE) {
     throw new ErrandError(
@@ -311,79 +350,167 @@ const checkTrailerNames = (names: readonly string[]): void => {
   }
 };
 
-/** Writes `data` as an aws-chunked body in fixed chunks of `chunkSize` (the last may be shorter),
- *  signed or unsigned, with the declared checksum trailers. Throws ERR_AWS_CHUNKED_LENGTH when the
- *  data is not exactly `decodedLength` bytes, ERR_AWS_CHUNKED_TRAILER when the trailers differ
- *  from the declared ones. */
-export async function* encodeAwsChunked(
-  data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: AwsChunkedEncodeOptions,
-): AsyncGenerator<Uint8Array> {
+/** A push encoder of Errand's aws-chunked body: `push` the data as it arrives, `end` once it has
+ *  ended. Chunk sizes are fixed by `decodedLength` and `chunkSize` (so the Content-Length is known
+ *  before the first byte). Unsigned chunks stream through as they arrive; a signed chunk is held
+ *  until it is complete (its signature precedes its data), as slices of the input: pieces under
+ *  COALESCE_BYTES are copied together so a body sent a byte at a time cannot pile up small views.
+ *  The last data chunk, signed or not, is held until `end`: the upstream gets the end of the data
+ *  only once the whole agent body has been checked (a body of one chunk reaches it only then). */
+export interface AwsChunkedEncoder {
+  push(input: Uint8Array, emit: (bytes: Uint8Array) => void): void;
+  end(emit: (bytes: Uint8Array) => void): void;
+}
+
+/** Pieces shorter than this are copied into a shared buffer rather than held as views. */
+const COALESCE_BYTES = 8 * 1024;
+
+export function createAwsChunkedEncoder(options: AwsChunkedEncodeOptions): AwsChunkedEncoder {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   checkChunkSize(chunkSize);
   checkTrailerNames(options.trailerNames);
   const signing = options.signing;
+  const key = signing === undefined ? undefined : createSecretKey(signing.key);
+  const declared = options.decodedLength;
   let previous = signing?.seedSignature ?? '';
-  let total = 0;
+  let total = 0; // data bytes pushed so far
+  let chunkLeft = 0; // data bytes still due in the current chunk
+  let chunkFull = 0; // the size of the current chunk
+  let holding = false; // the current chunk is held until complete (signed, or the last one)
+  let last = false; // the current chunk is the last data chunk
+  let separator = ''; // the CRLF ending the previous chunk, sent with the next size line
+  // A held chunk: its data so far and (signed) its running hash.
+  let held: Uint8Array[] = [];
+  let hash = createHash('sha256');
+  let staging: Buffer | undefined;
+  let stagingStart = 0;
+  let stagingEnd = 0;
 
-  const frame = (chunk: Uint8Array): Buffer => {
-    const size = chunk.length.toString(16);
-    if (signing === undefined) return Buffer.from(`${size}\r\n`, 'latin1');
-    previous = signChunk(signing, previous, chunk);
-    return Buffer.from(`${size};chunk-signature=${previous}\r\n`, 'latin1');
+  const sizeLine = (size: number, signature?: string): Buffer =>
+    Buffer.from(
+      signature === undefined
+        ? `${separator}${size.toString(16)}\r\n`
+        : `${separator}${size.toString(16)};chunk-signature=${signature}\r\n`,
+      'latin1',
+    );
+  // The key object is made once per body, not once per chunk.
+  const chunkSignature = (dataSha256: string): string =>
+    hmacHex(key!, chunkStringToSign(signing!, previous, dataSha256));
+
+  const flushStaging = (): void => {
+    if (staging !== undefined && stagingEnd > stagingStart) {
+      held.push(staging.subarray(stagingStart, stagingEnd));
+      stagingStart = stagingEnd;
+    }
+  };
+  const hold = (piece: Uint8Array): void => {
+    if (signing !== undefined) hash.update(piece);
+    if (piece.length >= COALESCE_BYTES) {
+      flushStaging();
+      held.push(piece);
+      return;
+    }
+    if (staging === undefined || staging.length - stagingEnd < piece.length) {
+      flushStaging();
+      staging = Buffer.allocUnsafe(Math.max(COALESCE_BYTES * 8, piece.length));
+      stagingStart = 0;
+      stagingEnd = 0;
+    }
+    staging.set(piece, stagingEnd);
+    stagingEnd += piece.length;
+  };
+  const sendHeld = (size: number, emit: (bytes: Uint8Array) => void): void => {
+    flushStaging();
+    if (signing === undefined) emit(sizeLine(size));
+    else {
+      previous = chunkSignature(hash.digest('hex'));
+      hash = createHash('sha256');
+      emit(sizeLine(size, previous));
+    }
+    for (const piece of held) emit(piece);
+    held = [];
+    separator = '\r\n';
   };
 
-  let buffer = Buffer.allocUnsafe(chunkSize);
-  let filled = 0;
-  for await (const input of data) {
-    total += input.length;
-    if (total > options.decodedLength) {
-      throw new ErrandError('ERR_AWS_CHUNKED_LENGTH', 'the body carries more data than declared');
-    }
-    let i = 0;
-    while (i < input.length) {
-      const take = Math.min(chunkSize - filled, input.length - i);
-      buffer.set(input.subarray(i, i + take), filled);
-      filled += take;
-      i += take;
-      if (filled === chunkSize) {
-        yield frame(buffer);
-        yield buffer;
-        yield CRLF;
-        buffer = Buffer.allocUnsafe(chunkSize);
-        filled = 0;
+  return {
+    push(input, emit) {
+      if (input.length > declared - total) {
+        throw new ErrandError('ERR_AWS_CHUNKED_LENGTH', 'the body carries more data than declared');
       }
-    }
-  }
-  if (total !== options.decodedLength) {
-    throw new ErrandError(
-      'ERR_AWS_CHUNKED_LENGTH',
-      `the body carries ${total} bytes, x-amz-decoded-content-length says ${options.decodedLength}`,
-    );
-  }
-  if (filled > 0) {
-    const last = buffer.subarray(0, filled);
-    yield frame(last);
-    yield last;
-    yield CRLF;
-  }
-  yield frame(new Uint8Array(0));
+      let i = 0;
+      while (i < input.length) {
+        if (chunkLeft === 0) {
+          chunkLeft = Math.min(chunkSize, declared - total);
+          chunkFull = chunkLeft;
+          last = total + chunkFull === declared;
+          holding = signing !== undefined || last;
+          if (!holding) {
+            emit(sizeLine(chunkLeft));
+            separator = '\r\n';
+          }
+        }
+        const take = Math.min(chunkLeft, input.length - i);
+        const piece = input.subarray(i, i + take);
+        i += take;
+        total += take;
+        chunkLeft -= take;
+        if (!holding) emit(piece);
+        else {
+          hold(piece);
+          if (chunkLeft === 0 && !last) sendHeld(chunkFull, emit);
+        }
+      }
+    },
+    end(emit) {
+      if (total !== declared) {
+        throw new ErrandError(
+          'ERR_AWS_CHUNKED_LENGTH',
+          `the body carries ${total} bytes, x-amz-decoded-content-length says ${declared}`,
+        );
+      }
+      const trailers = options.trailers?.() ?? [];
+      const names = trailers.map((t) => t.name);
+      if (
+        names.length !== options.trailerNames.length ||
+        names.some((n) => !options.trailerNames.includes(n)) ||
+        new Set(names).size !== names.length ||
+        trailers.some((t) => !isChecksumValue(t.name, t.value))
+      ) {
+        throw trailerError('the trailers differ from the declared x-amz-trailer');
+      }
+      if (last) sendHeld(chunkFull, emit);
+      let tail = trailers.map((t) => `${t.name}:${t.value}\r\n`).join('');
+      if (signing === undefined) emit(Buffer.from(`${separator}0\r\n${tail}\r\n`, 'latin1'));
+      else {
+        previous = chunkSignature(EMPTY_SHA256);
+        if (trailers.length > 0)
+          tail += `${TRAILER_SIGNATURE}:${signTrailer(signing, previous, trailers)}\r\n`;
+        emit(Buffer.from(`${separator}0;chunk-signature=${previous}\r\n${tail}\r\n`, 'latin1'));
+      }
+    },
+  };
+}
 
-  const trailers = options.trailers?.() ?? [];
-  const names = trailers.map((t) => t.name);
-  if (
-    names.length !== options.trailerNames.length ||
-    names.some((n) => !options.trailerNames.includes(n)) ||
-    new Set(names).size !== names.length ||
-    trailers.some((t) => !isChecksumValue(t.name, t.value))
-  ) {
-    throw trailerError('the trailers differ from the declared x-amz-trailer');
+/** Writes `data` as an aws-chunked body in fixed chunks of `chunkSize` (the last may be shorter),
+ *  signed or unsigned, with the declared checksum trailers (the push encoder above, for callers
+ *  that pull). Throws ERR_AWS_CHUNKED_LENGTH when the data is not exactly `decodedLength` bytes,
+ *  ERR_AWS_CHUNKED_TRAILER when the trailers differ from the declared ones. */
+export async function* encodeAwsChunked(
+  data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: AwsChunkedEncodeOptions,
+): AsyncGenerator<Uint8Array> {
+  const encoder = createAwsChunkedEncoder(options);
+  const out: Uint8Array[] = [];
+  const emit = (bytes: Uint8Array): void => {
+    out.push(bytes);
+  };
+  for await (const input of data) {
+    encoder.push(input, emit);
+    yield* out;
+    out.length = 0;
   }
-  let tail = trailers.map((t) => `${t.name}:${t.value}\r\n`).join('');
-  if (signing !== undefined && trailers.length > 0) {
-    tail += `${TRAILER_SIGNATURE}:${signTrailer(signing, previous, trailers)}\r\n`;
-  }
-  yield Buffer.from(`${tail}\r\n`, 'latin1');
+  encoder.end(emit);
+  yield* out;
 }
 
 /** The Content-Length of the body encodeAwsChunked writes, known before the first byte is sent

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { finished, Readable, Transform } from 'node:stream';
 import type { ClassifiedAwsIntent } from '../classify/types.ts';
 import {
+  type AwsChunkedDecoder,
+  type AwsChunkedEncodeOptions,
+  type AwsChunkedEncoder,
   awsChunkedEncodedLength,
-  decodeAwsChunked,
-  encodeAwsChunked,
+  createAwsChunkedDecoder,
+  createAwsChunkedEncoder,
   parseAwsChunkedHeaders,
 } from '../credentials/aws-chunked.ts';
 import {
@@ -61,18 +64,75 @@ export function upstreamPath(req: NormalizedRequest, intent: ClassifiedAwsIntent
   return `${basePath}/${segments.join('/')}`;
 }
 
-/** Stops a body that grows past `limit` bytes (A14); the upstream request is aborted with it. */
-async function* capped(
-  source: AsyncIterable<Uint8Array>,
-  limit: number | undefined,
-): AsyncGenerator<Uint8Array> {
+/** Pipes the agent's body into ours. The agent's stream ending early aborts ours (and with it the
+ *  upstream request, so a partial body is never complete there); ours failing for the upstream's
+ *  sake ends the agent's too. A body fault (an ErrandError) only stops reading: the caller answers
+ *  the agent and then closes its connection, whose framing is spent. */
+function connect(source: Readable, body: Transform): void {
+  source.pipe(body);
+  finished(source, (error) => {
+    if (error) body.destroy(error);
+  });
+  finished(body, (error) => {
+    source.unpipe(body);
+    if (error && !(error instanceof ErrandError)) source.destroy();
+  });
+}
+
+/** How the agent's body becomes the upstream body: an optional aws-chunked decoder, then an
+ *  optional encoder of Errand's framing (absent: the data passes through). */
+interface BodyStages {
+  readonly limit: number | undefined;
+  readonly decoder?: AwsChunkedDecoder;
+  readonly encoder?: AwsChunkedEncoder;
+}
+
+/** One Transform from the agent's body to the upstream body: the cap (A14), the decoder and the
+ *  encoder run as synchronous steps on each piece, so a piece costs no promise and no generator
+ *  step, and the stream's own back-pressure bounds what is queued between the agent and the
+ *  upstream. An ErrandError from any step destroys our body: the upstream request is aborted. */
+function transformBody(source: AsyncIterable<Uint8Array>, stages: BodyStages): Readable {
+  const { limit, decoder, encoder } = stages;
   let total = 0;
-  for await (const chunk of source) {
-    total += chunk.length;
-    if (limit !== undefined && total > limit)
-      throw new ErrandError('ERR_BODY_TOO_LARGE', `more than ${limit} bytes`);
-    yield chunk;
-  }
+  const body = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      try {
+        total += chunk.length;
+        if (limit !== undefined && total > limit)
+          throw new ErrandError('ERR_BODY_TOO_LARGE', `more than ${limit} bytes`);
+        const send = (bytes: Uint8Array): void => {
+          this.push(bytes);
+        };
+        const data = encoder === undefined ? send : (bytes: Uint8Array) => encoder.push(bytes, send);
+        if (decoder === undefined) data(chunk);
+        else decoder.push(chunk, data);
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+    flush(callback) {
+      try {
+        decoder?.end();
+        encoder?.end((bytes) => this.push(bytes));
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+  });
+  // The agent's body is read only once the upstream reads ours (as a pull would): a request that
+  // fails before sending leaves the agent's stream untouched.
+  const read = body._read;
+  let started = false;
+  body._read = function (this: Transform, size: number): void {
+    if (!started) {
+      started = true;
+      connect(source instanceof Readable ? source : Readable.from(source), body);
+    }
+    read.call(this, size);
+  };
+  return body;
 }
 
 export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
@@ -105,8 +165,9 @@ export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
 
   let payloadHash: string;
   let contentLength: number | undefined;
-  let makeBody: (chunkSigning: Parameters<typeof encodeAwsChunked>[1]['signing']) => UpstreamRequest['body'];
-  const stream = () => capped(input.body as AsyncIterable<Uint8Array>, input.maxBodyBytes);
+  let makeBody: (chunkSigning: AwsChunkedEncodeOptions['signing']) => UpstreamRequest['body'];
+  const stream = (stages: Omit<BodyStages, 'limit'> = {}) =>
+    transformBody(input.body as AsyncIterable<Uint8Array>, { limit: input.maxBodyBytes, ...stages });
   delete headers['x-amz-content-sha256'];
   if (plan.mode === 'empty') {
     payloadHash = plan.contentSha256;
@@ -124,7 +185,7 @@ export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
       makeBody = () => bufferedBody;
     } else {
       contentLength = declaredLength === undefined ? undefined : Number(declaredLength);
-      makeBody = () => Readable.from(stream());
+      makeBody = () => stream();
     }
   } else {
     // aws-chunked: decode the agent's framing (if any) and write Errand's own (E9).
@@ -151,22 +212,20 @@ export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
     else delete headers['x-amz-trailer'];
     contentLength = awsChunkedEncodedLength({ decodedLength, signed: plan.signedChunks, trailerNames });
     makeBody = (signing) => {
-      const decoded = agent
-        ? decodeAwsChunked(stream(), {
+      const decoder = agent
+        ? createAwsChunkedDecoder({
             ...agent,
             chunkSignatures: plan.agentChunkSignatures,
             trailerSignature: plan.agentTrailerSignature,
           })
         : undefined;
-      const data = decoded ?? stream();
-      return Readable.from(
-        encodeAwsChunked(data, {
-          decodedLength,
-          trailerNames,
-          ...(plan.signedChunks && signing ? { signing } : {}),
-          ...(decoded ? { trailers: () => decoded.trailers() } : {}),
-        }),
-      );
+      const encoder = createAwsChunkedEncoder({
+        decodedLength,
+        trailerNames,
+        ...(plan.signedChunks && signing ? { signing } : {}),
+        ...(decoder ? { trailers: () => decoder.trailers() } : {}),
+      });
+      return stream(decoder ? { decoder, encoder } : { encoder });
     };
   }
 
