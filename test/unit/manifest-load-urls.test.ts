@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: IAM ARN formats spell ${Variable} literally
 // Grant URLs must already be canonical; each refusal names the reason and shows the canonical form.
 // Also the ARN and IAM catalogue helpers the loader's semantic checks stand on.
+import fc from 'fast-check';
 import t from 'tap';
 import {
   checkBucketName,
@@ -214,6 +215,36 @@ t.test('the IAM catalogue reads the real Service Authorization Reference data', 
   t.same(iam.action('s3', 'ListAllMyBuckets')?.resourceTypes, []);
   t.equal(iam.action('s3', 'toString'), undefined, 'object prototype names are not actions');
   t.equal(iam.action('s3', 'GetObjekt'), undefined);
+});
+
+t.test('parseArn splits at the first five colons, whatever the text', async (t) => {
+  // The reference is the plain reading of the grammar: split at every colon, keep the first five
+  // fields, join the rest back as the resource.
+  const reference = (text: string) => {
+    const parts = text.split(':');
+    if (parts.length < 6 || parts[0] !== 'arn') return undefined;
+    const [, partition, service, region, account] = parts;
+    return { partition, service, region, account, resource: parts.slice(5).join(':') };
+  };
+  const rows = [
+    'arn:aws:s3:::b/k',
+    'arn:aws:s3:::b:k:l',
+    'arn:a:b:c:d',
+    'arn:a:b:c:d:',
+    'arnx:a:b:c:d:e',
+    'xarn:a:b:c:d:e',
+    ':::::',
+  ];
+  for (const row of rows) t.same(parseArn(row), reference(row), row);
+  fc.assert(
+    fc.property(
+      fc
+        .array(fc.constantFrom('arn', ':', 'a', 'aws', '', '/', 'arn:'), { maxLength: 12 })
+        .map((p) => p.join('')),
+      (text) => JSON.stringify(parseArn(text)) === JSON.stringify(reference(text)),
+    ),
+    { numRuns: 2000 },
+  );
 });
 
 t.test('the catalogue matches an ARN against its service formats, compiled once per service', async (t) => {
