@@ -1,6 +1,7 @@
+import { constants } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import type { Reason } from '../errors.ts';
 import { LIMITS } from './limits.ts';
 import type { PodCa } from './pod-ca.ts';
@@ -65,6 +66,12 @@ export function createHardenedServer(): Server {
 
 export function createInterceptor(opts: InterceptorOptions): Interceptor {
   const tunnels = new WeakMap<object, Tunnel>();
+  // The context every tunnel's handshake starts in, before SNICallback swaps in the leaf's: made
+  // once, not per tunnel (a TLSSocket without one builds a default context for each connection).
+  // It holds no certificate. Session tickets stay off: with shared ticket keys, a client offering
+  // one host's ticket in a tunnel to another host crashed the process (Node 24.9, SIGSEGV), and a
+  // per-tunnel context never resumed anything anyway (test b14).
+  const initial = createSecureContext({ minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET });
   const server = createHardenedServer();
   const run = (req: IncomingMessage, res: ServerResponse) => {
     const tunnel = tunnels.get(req.socket);
@@ -135,6 +142,7 @@ export function createInterceptor(opts: InterceptorOptions): Interceptor {
       let secured = false;
       const tls = new TLSSocket(socket, {
         isServer: true,
+        secureContext: initial,
         ALPNProtocols: ['http/1.1'],
         SNICallback: (servername, cb) => {
           sniSeen = true;
