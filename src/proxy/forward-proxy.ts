@@ -128,24 +128,31 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     });
   };
 
-  // Requests inside intercepted tunnels.
-  const onTunnelRequest = async (req: IncomingMessage, res: ServerResponse, tunnel: Tunnel) => {
+  // Requests inside intercepted tunnels. The AWS handler of a tunnel is built on its first request
+  // and kept with the tunnel (it only closes over the tunnel's authority), not rebuilt per request.
+  const awsHandlers = new WeakMap<Tunnel, ReturnType<typeof createAwsEndpointHandler>>();
+  const awsHandlerFor = (tunnel: Tunnel) => {
+    let handler = awsHandlers.get(tunnel);
+    if (handler) return handler;
     const authority = { scheme: 'https' as const, host: tunnel.host, port: tunnel.port };
-    if (tunnel.aws) {
-      // The AWS pipeline, entered with the tunnel's authority; legacy global S3 names are read as
-      // the regional ones they stand for (the upstream is Errand's configured endpoint anyway).
-      const alias = hosts.s3GlobalAlias.get(tunnel.host);
-      const handler = createAwsEndpointHandler(ctx, {
-        listener: tunnel.listener,
-        normalize: (r, id) => {
-          const front = normalizeTunnelRequest(r, id, tunnel.listener, authority);
-          return front.ok && alias
-            ? { ok: true, request: Object.freeze({ ...front.request, host: alias }) }
-            : front;
-        },
-      });
-      return handler(req, res);
-    }
+    // The AWS pipeline, entered with the tunnel's authority; legacy global S3 names are read as
+    // the regional ones they stand for (the upstream is Errand's configured endpoint anyway).
+    const alias = hosts.s3GlobalAlias.get(tunnel.host);
+    handler = createAwsEndpointHandler(ctx, {
+      listener: tunnel.listener,
+      normalize: (r, id) => {
+        const front = normalizeTunnelRequest(r, id, tunnel.listener, authority);
+        return front.ok && alias
+          ? { ok: true, request: Object.freeze({ ...front.request, host: alias }) }
+          : front;
+      },
+    });
+    awsHandlers.set(tunnel, handler);
+    return handler;
+  };
+  const onTunnelRequest = async (req: IncomingMessage, res: ServerResponse, tunnel: Tunnel) => {
+    if (tunnel.aws) return awsHandlerFor(tunnel)(req, res);
+    const authority = { scheme: 'https' as const, host: tunnel.host, port: tunnel.port };
     const id = ctx.newRequestId();
     const front = normalizeTunnelRequest(req, id, tunnel.listener, authority);
     if (!front.ok) return refuseFront(req, res, tunnel.listener, id, front.reason, front.message);

@@ -180,6 +180,7 @@ export function agentResponseHeaders(
 ): Record<string, string | string[]> {
   const out = relayHeaders(headers);
   for (const name of ['set-cookie', 'set-cookie2', 'x-egress-deny']) delete out[name];
+  if (patterns.length === 0) return out;
   for (const [name, value] of Object.entries(out)) {
     out[name] = Array.isArray(value) ? value.map((v) => scrubText(v, patterns)) : scrubText(value, patterns);
   }

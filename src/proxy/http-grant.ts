@@ -112,8 +112,10 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
   const baseRecord = (listener: string) => auditBase(ctx, listener);
   // A literal destination is refused before authorization unless a grant for that exact host opens
   // private ranges (so C1/C4 literals answer dest_ip_denied, and nothing is taken from a grant).
-  const opensPrivate = (host: string): boolean =>
-    (m.http?.grants ?? []).some((g) => g.unsafeAllowPrivateAddress && hostOf(g.url) === host);
+  const privateHosts = new Set(
+    (m.http?.grants ?? []).filter((g) => g.unsafeAllowPrivateAddress).map((g) => hostOf(g.url)),
+  );
+  const opensPrivate = (host: string): boolean => privateHosts.has(host);
 
   return async function handle(
     req: IncomingMessage,
