@@ -30,15 +30,22 @@ export function scrubText(text: string, patterns: readonly string[]): string {
   return out;
 }
 
-function replaceAll(buf: Buffer, patterns: readonly Buffer[], replacementOf: (p: Buffer) => Buffer): Buffer {
+/** Replaces every occurrence of each pattern; returns `buf` itself (no copy) when none occurs. */
+function replaceAll(
+  buf: Buffer,
+  patterns: readonly Buffer[],
+  replacementOf: (p: Buffer) => Buffer,
+): { readonly out: Buffer; readonly count: number } {
   let out = buf;
+  let count = 0;
   for (const p of patterns) {
-    const redacted = replacementOf(p);
     let at = out.indexOf(p);
     if (at === -1) continue;
+    const redacted = replacementOf(p);
     const parts: Buffer[] = [];
     let from = 0;
     while (at !== -1) {
+      count++;
       parts.push(out.subarray(from, at), redacted);
       from = at + p.length;
       at = out.indexOf(p, from);
@@ -46,7 +53,7 @@ function replaceAll(buf: Buffer, patterns: readonly Buffer[], replacementOf: (p:
     parts.push(out.subarray(from));
     out = Buffer.concat(parts);
   }
-  return out;
+  return { out, count };
 }
 
 /** A byte stream with every pattern replaced by `[redacted]` (or, with `sameLength`, by as many
@@ -59,39 +66,44 @@ export function createScrubber(
   const needles = patterns.map((p) => Buffer.from(p, 'utf8'));
   const redacted = Buffer.from(REDACTED);
   const replacementOf = (p: Buffer): Buffer => (opts.sameLength ? Buffer.alloc(p.length, '*') : redacted);
-  /** Bytes at the end of `b` that could be the start of a pattern: held back until more arrives. */
+  /** Bytes at the end of `b` that could be the start of a pattern: held back until more arrives.
+   *  Only positions holding a pattern's first byte are compared. */
   const heldBack = (b: Buffer): number => {
     let keep = 0;
     for (const n of needles) {
-      for (let l = Math.min(n.length - 1, b.length); l > keep; l--) {
-        if (b.subarray(b.length - l).equals(n.subarray(0, l))) {
-          keep = l;
+      // A partial match starts within the last n.length - 1 bytes and is longer than `keep`.
+      const last = b.length - keep - 1;
+      let at = b.indexOf(n[0]!, Math.max(0, b.length - n.length + 1));
+      while (at !== -1 && at <= last) {
+        if (b.subarray(at).equals(n.subarray(0, b.length - at))) {
+          keep = b.length - at;
           break;
         }
+        at = b.indexOf(n[0]!, at + 1);
       }
     }
     return keep;
   };
-  let tail = Buffer.alloc(0);
+  const empty = Buffer.alloc(0);
+  let tail = empty;
   let replaced = 0;
-  const count = (b: Buffer) => {
-    for (const n of needles) {
-      let at = b.indexOf(n);
-      while (at !== -1) {
-        replaced++;
-        at = b.indexOf(n, at + n.length);
-      }
-    }
-  };
   const stream = new Transform({
     transform(chunk: Buffer, _enc, done) {
-      const joined = Buffer.concat([tail, chunk]);
-      count(joined);
-      const clean = replaceAll(joined, needles, replacementOf);
+      // A chunk is copied only when a held-back tail must go in front of it or a pattern is
+      // replaced in it; otherwise it passes through as it came.
+      const joined = tail.length === 0 ? chunk : Buffer.concat([tail, chunk]);
+      const { out: clean, count } = replaceAll(joined, needles, replacementOf);
+      replaced += count;
       // Every whole occurrence is replaced; one that is not whole yet is a suffix of `clean` that is
       // a prefix of a pattern, and only that is held back. Nothing else waits, so streams (server-sent
       // events, WebSocket) are not delayed.
-      const cut = clean.length - heldBack(clean);
+      const keep = heldBack(clean);
+      if (keep === 0) {
+        tail = empty;
+        done(null, clean);
+        return;
+      }
+      const cut = clean.length - keep;
       tail = Buffer.from(clean.subarray(cut));
       done(null, clean.subarray(0, cut));
     },

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import t from 'tap';
 import { createScrubber, REDACTED, scrubPatterns, scrubText } from '../../src/proxy/scrub.ts';
 
@@ -62,4 +63,61 @@ t.test('nothing but a partial match waits; same-length replacement keeps lengths
   Readable.from([Buffer.from(`[${SECRET}]`)]).pipe(same);
   for await (const p of same) out.push(p as Buffer);
   t.equal(Buffer.concat(out).toString(), `[${'*'.repeat(Buffer.byteLength(SECRET))}]`);
+});
+
+t.test('a chunk with nothing to scrub passes through uncopied; counts are redactions made', async (t) => {
+  const s = createScrubber(patterns);
+  const got: Buffer[] = [];
+  s.on('data', (d: Buffer) => got.push(d));
+  const clean = Buffer.from('{"items":[1,2,3]}\n');
+  s.write(clean);
+  await new Promise((r) => setImmediate(r));
+  t.equal(got[0], clean, 'the very same buffer, not a copy');
+  s.end(Buffer.from(`auth: Bearer ${SECRET}; raw ${SECRET}`));
+  await new Promise((r) => s.once('end', r));
+  t.equal(Buffer.concat(got).toString(), `{"items":[1,2,3]}\nauth: ${REDACTED}; raw ${REDACTED}`);
+  t.equal(s.replaced, 2, 'the injected value and the raw secret: two redactions');
+});
+
+t.test('a long pattern whose first byte recurs is held back exactly', async (t) => {
+  const long = `aaaa${'b'.repeat(60)}`;
+  const s = createScrubber([long]);
+  const out: string[] = [];
+  s.on('data', (d: Buffer) => out.push(d.toString()));
+  s.write(Buffer.from(`x${'a'.repeat(10)}`));
+  await new Promise((r) => setImmediate(r));
+  t.equal(out.join(''), `x${'a'.repeat(6)}`, 'only the last four a could start the pattern');
+  s.end(Buffer.from(`${'b'.repeat(60)}y`));
+  await new Promise((r) => s.once('end', r));
+  t.equal(out.join(''), `x${'a'.repeat(6)}${REDACTED}y`);
+});
+
+// Streaming must give what scrubbing the whole text at once gives, whatever the chunk boundaries.
+t.test('streamed scrubbing equals whole-text scrubbing (property)', async () => {
+  const piece = fc.constantFrom(
+    SECRET,
+    `Bearer ${SECRET}`,
+    encodeURIComponent(SECRET),
+    SECRET.slice(0, 7),
+    'tok_',
+    'x',
+    ' ',
+    '"',
+  );
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(piece, { maxLength: 30 }),
+      fc.array(fc.nat(400), { maxLength: 8 }),
+      async (pieces, cuts) => {
+        const text = pieces.join('');
+        const at = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
+        const chunks = [0, ...at]
+          .map((from, i) => text.slice(from, [...at, text.length][i]))
+          .filter((c) => c !== '');
+        const r = await scrubChunks(chunks);
+        return r.out === scrubText(text, patterns);
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
