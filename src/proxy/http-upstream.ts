@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
+import { createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { type buildConnector, type Dispatcher, Pool } from 'undici';
 import type { Dialer } from './dns.ts';
@@ -38,11 +38,34 @@ export interface PinnedUpstream {
 /** Pools kept (one per destination address); older ones close when evicted. */
 export const MAX_PINNED_POOLS = 64;
 
+/** Sessions kept for resumption (one per destination: name, port and checked address). */
+export const MAX_TLS_SESSIONS = 256;
+
+/** TLS client state shared by the connections of one upstream: one context (the CA parsed once,
+ *  not per connection) and the last session per destination, offered again only to the same name
+ *  at the same checked address (RFC 8446 §2.2; the session carries that name's verified chain). */
+export interface PinnedTls {
+  readonly context: SecureContext;
+  readonly sessions: LRUCache<string, Buffer>;
+}
+
+export function createPinnedTls(ca: string | undefined): PinnedTls {
+  return {
+    context: createSecureContext({ ...(ca ? { ca } : {}), minVersion: 'TLSv1.2' }),
+    sessions: new LRUCache<string, Buffer>({ max: MAX_TLS_SESSIONS }),
+  };
+}
+
+const destinationKey = (dest: PinnedDestination): string => {
+  const host = dest.host.includes(':') ? `[${dest.host}]` : dest.host;
+  return `${dest.scheme}://${host}:${dest.port}@${dest.address}`;
+};
+
 /** Opens a connection to the checked address through the injected dialer; for https, TLS verified
  *  against the destination's name (SNI = that name), http/1.1 only. */
 export function openPinnedSocket(
   dest: PinnedDestination,
-  opts: { dialer: Dialer; ca?: string | undefined },
+  opts: { dialer: Dialer; ca?: string | undefined; tls?: PinnedTls },
 ): Promise<Socket> {
   return opts.dialer(dest.address, dest.port).then(
     (raw: Socket) =>
@@ -51,11 +74,17 @@ export function openPinnedSocket(
           resolve(raw);
           return;
         }
+        const key = destinationKey(dest);
+        const session = opts.tls?.sessions.get(key);
         const socket = tlsConnect({
           socket: raw,
           host: dest.host,
           ...(isIP(dest.host) === 0 ? { servername: dest.host } : {}),
-          ...(opts.ca ? { ca: opts.ca } : {}),
+          ...(opts.tls
+            ? { secureContext: opts.tls.context, ...(session ? { session } : {}) }
+            : opts.ca
+              ? { ca: opts.ca }
+              : {}),
           rejectUnauthorized: true,
           ALPNProtocols: ['http/1.1'],
           minVersion: 'TLSv1.2',
@@ -66,7 +95,15 @@ export function openPinnedSocket(
         };
         socket.setTimeout(LIMITS.upstreamConnectTimeoutMs, () => fail(new Error('TLS handshake timeout')));
         socket.once('error', fail);
+        // Only sessions of a verified connection are kept: a TLS 1.2 session can arrive before the
+        // chain is checked, so it waits for secureConnect (TLS 1.3 tickets come after it).
+        let pending: Buffer | undefined;
+        socket.on('session', (s: Buffer) => {
+          if (socket.authorized) opts.tls?.sessions.set(key, s);
+          else pending = s;
+        });
         socket.once('secureConnect', () => {
+          if (pending && socket.authorized) opts.tls?.sessions.set(key, pending);
           socket.setTimeout(0);
           socket.removeListener('error', fail);
           resolve(socket);
@@ -76,10 +113,11 @@ export function openPinnedSocket(
 }
 
 export function createPinnedUpstream(opts: { dialer: Dialer; ca?: string | undefined }): PinnedUpstream {
+  const tls = createPinnedTls(opts.ca);
   const connectorFor =
     (dest: PinnedDestination): buildConnector.connector =>
     (_options, callback) => {
-      openPinnedSocket(dest, opts).then(
+      openPinnedSocket(dest, { dialer: opts.dialer, tls }).then(
         (socket) => callback(null, socket),
         (error: Error) => callback(error, null),
       );
@@ -93,7 +131,7 @@ export function createPinnedUpstream(opts: { dialer: Dialer; ca?: string | undef
   });
   const poolFor = (dest: PinnedDestination): Pool => {
     const host = dest.host.includes(':') ? `[${dest.host}]` : dest.host;
-    const key = `${dest.scheme}://${host}:${dest.port}@${dest.address}`;
+    const key = destinationKey(dest);
     let pool = pools.get(key);
     if (!pool) {
       pool = new Pool(`${dest.scheme}://${host}:${dest.port}`, {
@@ -122,6 +160,7 @@ export function createPinnedUpstream(opts: { dialer: Dialer; ca?: string | undef
     async close() {
       const all = [...pools.values()];
       pools.clear();
+      tls.sessions.clear();
       await Promise.allSettled(all.map((p) => p.close()));
     },
   };
