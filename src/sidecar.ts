@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { AuditLog } from './audit/audit-log.ts';
+import { AuditLog, type AuditSync } from './audit/audit-log.ts';
 import { indexGrants } from './authorize/authorize.ts';
 import { UseLedger } from './authorize/use-ledger.ts';
 import type { OAuthCredentials } from './credentials/oauth/oauth-credentials.ts';
@@ -61,6 +61,10 @@ export interface SidecarOptions {
   readonly dialer?: Dialer;
   readonly logger?: Logger;
   readonly echoAudit?: (line: string) => void;
+  /** Audit lines for stdout, newline-terminated, batched per tick (one write per burst). */
+  readonly echoAuditText?: (text: string) => void;
+  /** When an audit record counts as written (default batch: handed to the kernel). */
+  readonly auditSync?: AuditSync;
 }
 
 export interface Sidecar {
@@ -87,6 +91,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     manifestSha256: opts.loaded.sha256,
     now,
     ...(opts.echoAudit ? { echo: opts.echoAudit } : {}),
+    ...(opts.echoAuditText ? { echoText: opts.echoAuditText } : {}),
+    ...(opts.auditSync ? { sync: opts.auditSync } : {}),
   });
   const grants = [...(m.aws?.grants ?? []), ...(m.http?.grants ?? [])];
   const ledger = await UseLedger.open(opts.stateDir, opts.loaded.sha256, grants);
@@ -217,8 +223,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     () => {
       opts.credentials.wipe();
       oauth?.wipe();
+      // Synced now in every mode: the end of the task is on disk without waiting for more traffic.
       audit
         .write({ ...baseRecord(), event: 'task_expired', decision: 'deny', reason: 'manifest_expired' })
+        .then(() => audit.flush())
         .catch(() => undefined);
     },
     Math.max(0, Math.min(untilDeadline, 2 ** 31 - 1)),
@@ -259,6 +267,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       const drained = Promise.all([aws.close(), forward?.close()]);
       await Promise.race([drained, new Promise((r) => setTimeout(r, 10_000).unref())]);
       aws.server.closeAllConnections();
+      // What the drained requests recorded reaches the disk before the credentials go.
+      await audit.flush().catch(() => undefined);
       opts.credentials.wipe();
       oauth?.wipe();
       await audit.write({ ...baseRecord(), event: 'sidecar_stopped' }).catch(() => undefined);

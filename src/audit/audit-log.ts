@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { ErrandError } from '../errors.ts';
-import { DurableAppender } from './durable-appender.ts';
+import { type Datasync, DurableAppender } from './durable-appender.ts';
 
 // One JSON line per decision (allow, deny, error) and one per completed forward, each carrying the
 // SHA-256 of the previous line, so `errand audit verify` finds a removed, reordered or edited record.
@@ -31,6 +31,20 @@ export function capStrings(value: unknown, depth = 0): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = capStrings(v, depth + 1);
   return out;
+}
+
+/** True when capStrings would change what JSON.stringify writes (a long string or array, or nesting
+ *  past its depth): most records need no copy. Walks without allocating. */
+export function needsCap(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.length > MAX_STRING;
+  if (depth > 6 || value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) {
+    if (value.length > 1000) return true;
+    for (const v of value) if (needsCap(v, depth + 1)) return true;
+    return false;
+  }
+  for (const k in value) if (needsCap((value as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
 }
 
 export const genesisHash = (manifestSha256: string): string =>
@@ -63,7 +77,7 @@ export interface TornTail {
 
 /** Splits the end of a log into its last whole record and what a crash left after it. Pure. A line
  *  without its newline is torn even when it parses: its write never completed, so its request was
- *  never forwarded (forwarding waits for the synced record). */
+ *  never forwarded (forwarding waits for the written record). */
 export function findTornTail(text: string): TornTail {
   const lines = text.split('\n');
   const fragment = lines.pop() ?? '';
@@ -106,9 +120,21 @@ async function readTail(file: string): Promise<string> {
   }
 }
 
+/** When a record counts as written: `batch` once write(2) returned (survives a crash of Errand; the
+ *  disk follows within one background fdatasync), `each` once fdatasync returned (survives power loss,
+ *  costs about a millisecond per request on a common disk). docs/decisions/0003-audit-durability.md. */
+export type AuditSync = 'batch' | 'each';
+
+export interface WriteOptions {
+  /** A record that gates nothing (a result): never waits for a sync of its own, in either mode; the
+   *  next sync takes it to disk. */
+  readonly noSync?: boolean;
+}
+
 export interface AuditSink {
-  /** Durable record: resolves once on disk. Rejects when the log cannot be written (callers fail closed). */
-  write(fields: AuditFields): Promise<void>;
+  /** Resolves once the record is written as `AuditSync` says. Rejects when the log cannot be written
+   *  (callers fail closed); in `batch` mode the promise is already settled when write() returns. */
+  write(fields: AuditFields, opts?: WriteOptions): Promise<void>;
   readonly healthy: boolean;
   close(): Promise<void>;
 }
@@ -119,6 +145,11 @@ export class AuditLog implements AuditSink {
   #seq = 0;
   #echo: ((line: string) => void) | undefined;
   #now: () => number;
+  #sync: AuditSync = 'batch';
+  /** Echo lines of this tick, written together by one call to #echoText (one write(2) per burst). */
+  #echoText: ((text: string) => void) | undefined;
+  #echoPending = '';
+  #echoScheduled = false;
   /** The first append closes a torn line left by the previous run. */
   #closeTornLine = false;
 
@@ -145,13 +176,22 @@ export class AuditLog implements AuditSink {
     echo?: (line: string) => void;
     now?: () => number;
     lastLine?: string;
+    sync?: AuditSync;
+    /** Receives newline-terminated audit lines, several per call when written in one tick
+     *  (container log collection). Flushed on close. */
+    echoText?: (text: string) => void;
+    /** Tests: a slow or failing fdatasync. */
+    datasync?: Datasync;
   }): Promise<AuditLog> {
     const now = opts.now ?? Date.now;
     if (opts.file === undefined) {
       const last = opts.lastLine ? parseRecord(opts.lastLine) : undefined;
-      return last && opts.lastLine
-        ? new AuditLog(undefined, lineHash(opts.lastLine), last.seq, opts.echo, now)
-        : new AuditLog(undefined, genesisHash(opts.manifestSha256), 0, opts.echo, now);
+      const echoOnly =
+        last && opts.lastLine
+          ? new AuditLog(undefined, lineHash(opts.lastLine), last.seq, opts.echo, now)
+          : new AuditLog(undefined, genesisHash(opts.manifestSha256), 0, opts.echo, now);
+      echoOnly.#echoText = opts.echoText;
+      return echoOnly;
     }
     const file = opts.file;
     const unavailable = (error: unknown) =>
@@ -166,7 +206,10 @@ export class AuditLog implements AuditSink {
     let appender: DurableAppender;
     try {
       tail = findTornTail(await readTail(file));
-      appender = await DurableAppender.open(file);
+      appender = await DurableAppender.open(file, {
+        background: opts.sync !== 'each',
+        ...(opts.datasync ? { datasync: opts.datasync } : {}),
+      });
     } catch (error) {
       throw unavailable(error);
     }
@@ -179,8 +222,11 @@ export class AuditLog implements AuditSink {
       now,
     );
     log.#closeTornLine = tail.unterminated;
+    log.#sync = opts.sync ?? 'batch';
+    log.#echoText = opts.echoText;
     const tornText = tail.torn.join('\n');
     try {
+      // Synced in every mode: a log that cannot reach the disk stops Errand before it serves.
       await log.write({
         event: 'audit_opened',
         manifest_sha256: opts.manifestSha256,
@@ -195,6 +241,7 @@ export class AuditLog implements AuditSink {
             }
           : {}),
       });
+      await appender.sync();
     } catch (error) {
       await appender.close().catch(() => undefined);
       throw unavailable(error);
@@ -206,26 +253,57 @@ export class AuditLog implements AuditSink {
     return !this.#appender?.failed;
   }
 
-  write(fields: AuditFields): Promise<void> {
+  write(fields: AuditFields, opts?: WriteOptions): Promise<void> {
     this.#seq += 1;
-    const record = capStrings({
+    const record = {
       v: AUDIT_SCHEMA_VERSION,
       seq: this.#seq,
       time: new Date(this.#now()).toISOString(),
       prev: this.#prev,
       ...fields,
-    });
-    const line = JSON.stringify(record);
+    };
+    // capStrings copies every object it walks; JSON.stringify already drops undefined.
+    const line = JSON.stringify(needsCap(record) ? capStrings(record) : record);
     this.#prev = lineHash(line);
     this.#echo?.(line);
+    if (this.#echoText) this.#queueEcho(line);
     if (!this.#appender) return Promise.resolve();
     // One write: the newline that closes the torn line and the record that re-anchors after it.
     const text = this.#closeTornLine ? `\n${line}` : line;
     this.#closeTornLine = false;
-    return this.#appender.append(text);
+    try {
+      this.#appender.write(text);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#sync === 'each' && opts?.noSync !== true ? this.#appender.sync() : Promise.resolve();
+  }
+
+  #queueEcho(line: string): void {
+    this.#echoPending += `${line}\n`;
+    if (this.#echoScheduled) return;
+    this.#echoScheduled = true;
+    setImmediate(() => this.#flushEcho());
+  }
+
+  #flushEcho(): void {
+    this.#echoScheduled = false;
+    const text = this.#echoPending;
+    this.#echoPending = '';
+    // The echo is a copy for log collection: a closed or failing stdout never stops the audit.
+    if (text !== '')
+      try {
+        this.#echoText?.(text);
+      } catch {}
+  }
+
+  /** Resolves once every record written so far is on disk (drain, deadline, tests). */
+  flush(): Promise<void> {
+    return this.#appender?.sync() ?? Promise.resolve();
   }
 
   async close(): Promise<void> {
+    this.#flushEcho();
     await this.#appender?.close();
   }
 }

@@ -1,71 +1,151 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import { close, fchmod, fdatasync, fstat, open, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 
-// Appends lines to a file and resolves each append only once its bytes are on disk (fdatasync).
-// Lines queued while a sync is in flight are written together (group commit), so durability costs
-// one sync per burst rather than one per request.
+// Appends lines to a file in two steps that callers choose between:
+// - write(): the line is handed to the kernel (write(2) on an O_APPEND fd) before write() returns.
+//   That survives a kill -9 or OOM kill of Errand, and a failing write (ENOSPC, EIO) throws right
+//   there, so the caller fails closed synchronously.
+// - sync(): resolves once everything written before the call is on disk (fdatasync, fdatasync(2)).
+//   Syncs are group-committed: one in flight at a time, covering every line written before it
+//   started; lines written meanwhile share the next one.
+// With `background`, every write starts a sync when none is in flight, so the disk is never more
+// than one sync behind; a failing sync marks the file failed and every later write throws
+// (after a failed fdatasync the kernel may have dropped the dirty pages: nothing later is trusted).
+
+const openP = promisify(open);
+const fstatP = promisify(fstat);
+const fchmodP = promisify(fchmod);
+const closeP = promisify(close);
+
+/** fdatasync(2) of an fd, callback style (node:fs `fdatasync`; tests inject a slow or failing one). */
+export type Datasync = (fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => void;
+
+export interface AppenderOptions {
+  /** Start a sync after every write when none is in flight (the audit log in `batch` mode). */
+  readonly background?: boolean;
+  readonly datasync?: Datasync;
+}
+
+interface Waiter {
+  readonly upTo: number;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
 export class DurableAppender {
   readonly path: string;
-  #handle: FileHandle;
-  #queue: { text: string; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  #flushing = false;
+  readonly #fd: number;
+  readonly #background: boolean;
+  readonly #datasync: Datasync;
+  /** Lines written so far, and how many of them the last completed sync covered. */
+  #written = 0;
+  #synced = 0;
+  #syncing = false;
+  #waiters: Waiter[] = [];
   #failed: unknown;
   #closed = false;
 
-  private constructor(path: string, handle: FileHandle) {
+  private constructor(path: string, fd: number, opts: AppenderOptions) {
     this.path = path;
-    this.#handle = handle;
+    this.#fd = fd;
+    this.#background = opts.background === true;
+    this.#datasync = opts.datasync ?? fdatasync;
   }
 
-  static async open(path: string): Promise<DurableAppender> {
-    const handle = await open(path, 'a', 0o600);
+  static async open(path: string, opts: AppenderOptions = {}): Promise<DurableAppender> {
+    const fd = await openP(path, 'a', 0o600);
     try {
       // The mode given to open() applies only to a new file: an existing one that others may read or
       // write (left by hand, or planted) is made 0600 when Errand owns it (SECURITY-CASES H3).
-      const s = await handle.stat();
-      if (s.isFile() && (s.mode & 0o077) !== 0 && s.uid === process.getuid?.()) await handle.chmod(0o600);
+      const s = await fstatP(fd);
+      if (s.isFile() && (s.mode & 0o077) !== 0 && s.uid === process.getuid?.()) await fchmodP(fd, 0o600);
     } catch (error) {
-      await handle.close();
+      await closeP(fd);
       throw error;
     }
-    return new DurableAppender(path, handle);
+    return new DurableAppender(path, fd, opts);
   }
 
-  /** Resolves when the line is durable; rejects (for this and every later line) once a write failed. */
-  append(line: string): Promise<void> {
+  /** Hands `line` and a newline to the kernel in one write(2). Throws when the file has failed (a
+   *  write or a sync), is closed, or this write fails; the file is then failed for good. */
+  write(line: string): void {
+    if (this.#failed !== undefined) throw this.#failed;
+    if (this.#closed) throw new Error(`${this.path} is closed`);
+    const bytes = Buffer.from(`${line}\n`);
+    try {
+      // A regular file takes the whole buffer at once; loop anyway on a short write (a pipe, a FUSE file).
+      for (let off = 0; off < bytes.length; ) off += writeSync(this.#fd, bytes, off);
+    } catch (error) {
+      this.#fail(error);
+      throw error;
+    }
+    this.#written += 1;
+    if (this.#background) this.#startSync();
+  }
+
+  /** Resolves once every line written before this call is on disk; rejects once the file failed. */
+  sync(): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
-    if (this.#closed) return Promise.reject(new Error(`${this.path} is closed`));
+    if (this.#synced >= this.#written) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.#queue.push({ text: `${line}\n`, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      this.#waiters.push({ upTo: this.#written, resolve, reject });
+      this.#startSync();
     });
   }
 
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    while (this.#queue.length > 0) {
-      const batch = this.#queue;
-      this.#queue = [];
-      try {
-        await this.#handle.appendFile(batch.map((b) => b.text).join(''));
-        await this.#handle.datasync();
-        for (const b of batch) b.resolve();
-      } catch (error) {
-        this.#failed = error;
-        for (const b of [...batch, ...this.#queue]) b.reject(error);
-        this.#queue = [];
-      }
+  /** write() then sync(): resolves when the line is on disk (rejects, never throws). */
+  append(line: string): Promise<void> {
+    try {
+      this.write(line);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.#flushing = false;
+    return this.sync();
+  }
+
+  #startSync(): void {
+    if (this.#syncing || this.#failed !== undefined || this.#synced >= this.#written) return;
+    this.#syncing = true;
+    const upTo = this.#written;
+    this.#datasync(this.#fd, (error) => {
+      this.#syncing = false;
+      if (error) {
+        this.#fail(error);
+        return;
+      }
+      this.#synced = upTo;
+      const waiting = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiting) {
+        if (w.upTo <= upTo) w.resolve();
+        else this.#waiters.push(w);
+      }
+      // Lines written while this sync ran get the next one (always, waiters or not).
+      this.#startSync();
+    });
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failed === undefined) this.#failed = error;
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiting) w.reject(error);
   }
 
   get failed(): boolean {
     return this.#failed !== undefined;
   }
 
+  /** Syncs what was written (when the file has not failed), then closes it. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    while (this.#flushing || this.#queue.length > 0) await new Promise((r) => setImmediate(r));
     this.#closed = true;
-    await this.#handle.close();
+    try {
+      if (this.#failed === undefined) await this.sync();
+    } finally {
+      // A sync in flight still owns the fd: wait for it before closing.
+      while (this.#syncing) await new Promise((r) => setImmediate(r));
+      await closeP(this.#fd);
+    }
   }
 }

@@ -58,7 +58,8 @@ export const runCommand: Command = async (argv, io) => {
     env: io.env,
     now,
     logger,
-    echoAudit: (line) => io.stdout(`${line}\n`),
+    ...(config.auditEcho ? { echoAuditText: io.stdout } : {}),
+    auditSync: config.auditSync,
     ...(upstreamCa ? { upstreamCa } : {}),
     // The forward proxy runs when --proxy-listen is given (conventionally 127.0.0.1:4751).
     ...(config.proxyListen ? { proxyListen: config.proxyListen } : {}),

@@ -1,3 +1,4 @@
+import type { AuditSync } from '../audit/audit-log.ts';
 import { ErrandError } from '../errors.ts';
 
 // `errand run` configuration from flags, then ERRAND_* environment variables, then defaults.
@@ -15,6 +16,11 @@ export interface RunConfig {
   readonly opsListen: HostPort;
   readonly stateDir: string;
   readonly auditFile: string;
+  /** `batch` (default): an allowed request waits for its audit record to reach the kernel, the disk
+   *  sync runs in the background; `each`: it waits for fdatasync (docs/decisions/0003). */
+  readonly auditSync: AuditSync;
+  /** Every audit line also on stdout, for container log collection (default on). */
+  readonly auditEcho: boolean;
   readonly secretsDir: string | undefined;
   readonly caDir: string | undefined;
   readonly upstreamCaFile: string | undefined;
@@ -43,6 +49,8 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   'ops-listen': { env: 'ERRAND_OPS_LISTEN', default: '0.0.0.0:4752' },
   'state-dir': { env: 'ERRAND_STATE_DIR', default: '/var/run/errand' },
   'audit-file': { env: 'ERRAND_AUDIT_FILE' },
+  'audit-sync': { env: 'ERRAND_AUDIT_SYNC', default: 'batch' },
+  'audit-echo': { env: 'ERRAND_AUDIT_ECHO', default: 'on' },
   'secrets-dir': { env: 'ERRAND_SECRETS_DIR' },
   'ca-dir': { env: 'ERRAND_CA_DIR' },
   'upstream-ca-file': { env: 'ERRAND_UPSTREAM_CA_FILE' },
@@ -112,6 +120,12 @@ export function parseRunConfig(
       '--transparent-listen needs --proxy-listen: redirected connections follow the forward proxy rules',
     );
   }
+  const auditSync = get('audit-sync')!;
+  if (auditSync !== 'batch' && auditSync !== 'each')
+    throw new ErrandError('ERR_USAGE', `--audit-sync wants batch or each, got ${auditSync}`);
+  const auditEcho = get('audit-echo')!;
+  if (auditEcho !== 'on' && auditEcho !== 'off')
+    throw new ErrandError('ERR_USAGE', `--audit-echo wants on or off, got ${auditEcho}`);
   return Object.freeze({
     manifest,
     trustKey,
@@ -124,6 +138,8 @@ export function parseRunConfig(
     opsListen: parseHostPort('ops-listen', get('ops-listen')!),
     stateDir,
     auditFile: get('audit-file') ?? `${stateDir}/audit.jsonl`,
+    auditSync,
+    auditEcho: auditEcho === 'on',
     secretsDir: get('secrets-dir'),
     caDir: get('ca-dir'),
     upstreamCaFile: get('upstream-ca-file'),

@@ -166,6 +166,13 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     });
   };
 
+  // The result of a forwarded request: compact (the decision record before it, found by request_id,
+  // holds who, what and why), never awaited and never synced on its own: it gates nothing, and the
+  // next background sync (or the drain) takes it to disk. docs/decisions/0003-audit-durability.md.
+  const recordResult = (fields: Record<string, unknown>) => {
+    ctx.audit.write(fields, { noSync: true }).catch(() => undefined);
+  };
+
   const respondError = (
     res: ServerResponse,
     protocol: AwsProtocol,
@@ -384,18 +391,16 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
         // The agent's body was not read to its end: this connection's framing is spent.
         if (bodyFault) res.once('finish', () => req.socket.destroy());
       }
-      await ctx.audit
-        .write({
-          ...baseRecord(),
-          event: 'egress_result',
-          request_id: id,
-          decision: 'error',
-          reason,
-          grant_ids: decision.grantIds,
-          // A refused or unresolvable connection never reached the endpoint; anything later did.
-          upstream: { contacted: !CONNECT_FAILURES.has(String((error as { code?: string }).code)), status },
-        })
-        .catch(() => undefined);
+      recordResult({
+        event: 'egress_result',
+        request_id: id,
+        decision: 'error',
+        reason,
+        grant_ids: decision.grantIds,
+        // A refused or unresolvable connection never reached the endpoint; anything later did.
+        upstream: { contacted: !CONNECT_FAILURES.has(String((error as { code?: string }).code)), status },
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      });
       return;
     }
 
@@ -403,18 +408,14 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     ctx.credentials.release?.(decision.grantIds.filter((g) => ctx.ledger.remaining(g) === 0));
 
     // 11. The result record.
-    await ctx.audit
-      .write({
-        ...baseRecord(),
-        event: 'egress_result',
-        request_id: id,
-        decision: 'allow',
-        reason: 'allowed',
-        grant_ids: decision.grantIds,
-        aws: { service: intent.service, operation: intent.operation },
-        upstream: { contacted: true, status, request_id: upstreamRequestId, bytes_out: bytesOut },
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-      })
-      .catch(() => undefined);
+    recordResult({
+      event: 'egress_result',
+      request_id: id,
+      decision: 'allow',
+      reason: 'allowed',
+      grant_ids: decision.grantIds,
+      upstream: { contacted: true, status, request_id: upstreamRequestId, bytes_out: bytesOut },
+      duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    });
   };
 }

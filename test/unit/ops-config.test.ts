@@ -35,6 +35,15 @@ t.test('defaults, flags over environment, environment over defaults', async (t) 
   t.same(parseHostPort('listen', '[::1]:4750'), { host: '::1', port: 4750 });
 });
 
+t.test('audit durability and echo: batch and on by default, each and off on request', async (t) => {
+  const d = parseRunConfig(base, {});
+  t.same([d.auditSync, d.auditEcho], ['batch', true]);
+  const flags = parseRunConfig([...base, '--audit-sync', 'each', '--audit-echo=off'], {});
+  t.same([flags.auditSync, flags.auditEcho], ['each', false]);
+  const env = parseRunConfig(base, { ERRAND_AUDIT_SYNC: 'each', ERRAND_AUDIT_ECHO: 'off' });
+  t.same([env.auditSync, env.auditEcho], ['each', false]);
+});
+
 t.test('every mistake is a usage error naming the fix', async (t) => {
   const rows: [string[], Record<string, string>, RegExp][] = [
     [['--manifest', 'm'], {}, /--trust-key <file> is required .* --unsafe-allow-unsigned-manifest/],
@@ -46,6 +55,8 @@ t.test('every mistake is a usage error naming the fix', async (t) => {
     [[...base, '--unsafe-allow-unsigned-manifest=yes'], {}, /takes no value/],
     [base, { ERRAND_TRANSPARENT_LISTEN: '127.0.0.1:4753' }, /--transparent-listen needs --proxy-listen/],
     [base, { NODE_TLS_REJECT_UNAUTHORIZED: '0' }, /NODE_TLS_REJECT_UNAUTHORIZED=0 is set/],
+    [[...base, '--audit-sync', 'never'], {}, /--audit-sync wants batch or each, got never$/],
+    [base, { ERRAND_AUDIT_ECHO: 'false' }, /--audit-echo wants on or off, got false$/],
   ];
   for (const [argv, env, message] of rows)
     t.throws(() => parseRunConfig(argv, env), { message }, argv.join(' '));

@@ -1,0 +1,228 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { AuditLog } from '../../src/audit/audit-log.ts';
+import { type Datasync, DurableAppender } from '../../src/audit/durable-appender.ts';
+import { verifyAuditText } from '../../src/audit/verify.ts';
+
+// When a record counts as written (docs/decisions/0003-audit-durability.md): in `batch` mode once
+// write(2) returned, the fdatasync following in the background, one at a time, group-committed; in
+// `each` mode once fdatasync returned. A failing write fails the caller synchronously; a failing
+// background sync fails every later write.
+
+const SHA = 'd'.repeat(64);
+
+/** An fdatasync the test completes by hand: counts calls, holds each until released (then answers
+ *  at once: what is on disk is not what these tests look at). */
+function heldSync() {
+  const pending: ((error: NodeJS.ErrnoException | null) => void)[] = [];
+  let calls = 0;
+  const datasync: Datasync = (_fd, callback) => {
+    calls += 1;
+    pending.push(callback);
+  };
+  return {
+    datasync,
+    calls: () => calls,
+    inFlight: () => pending.length,
+    release: (error: NodeJS.ErrnoException | null = null) => pending.shift()?.(error),
+  };
+}
+
+const settled = async (p: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> => {
+  const mark = Symbol('pending');
+  const r = await Promise.race([
+    p.then(
+      () => 'resolved' as const,
+      () => 'rejected' as const,
+    ),
+    new Promise<typeof mark>((resolve) => setImmediate(() => resolve(mark))),
+  ]);
+  return r === mark ? 'pending' : r;
+};
+
+const until = async (check: () => boolean) => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+};
+
+const eio = (): NodeJS.ErrnoException =>
+  Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+
+t.test('appender: write() is in the file when it returns; syncs are one at a time and grouped', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log');
+  const sync = heldSync();
+  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  a.write('one');
+  // Another reader sees it at once: it is in the kernel, whatever happens to Errand next.
+  t.equal(readFileSync(file, 'utf8'), 'one\n', 'written before write() returned');
+  t.equal(sync.calls(), 1, 'the first write starts a background sync');
+  a.write('two');
+  a.write('three');
+  t.equal(sync.calls(), 1, 'no second sync while one is in flight');
+  const durable = a.sync();
+  t.equal(await settled(durable), 'pending', 'sync() waits for the disk');
+  sync.release();
+  await until(() => sync.calls() === 2);
+  t.equal(sync.calls(), 2, 'the lines written meanwhile get exactly one more sync');
+  t.equal(await settled(durable), 'pending', 'not durable until the sync covering them is done');
+  sync.release();
+  t.equal(await settled(durable), 'resolved');
+  t.equal(await settled(a.sync()), 'resolved', 'nothing written since: already durable');
+  t.equal(sync.calls(), 2);
+  await a.close();
+  t.equal(await readFile(file, 'utf8'), 'one\ntwo\nthree\n');
+  t.throws(() => a.write('late'), { message: `${file} is closed` });
+});
+
+t.test('appender without background: append() resolves only once synced (the use journal)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const sync = heldSync();
+  const a = await DurableAppender.open(join(dir, 'journal'), { datasync: sync.datasync });
+  a.write('no sync yet');
+  t.equal(sync.calls(), 0, 'a plain write starts no sync');
+  const first = a.append('grant-a r-1');
+  const second = a.append('grant-b r-2');
+  const third = a.append('grant-c r-3');
+  t.equal(sync.calls(), 1, 'one sync in flight');
+  t.equal(await settled(first), 'pending', 'a counted use is not taken as durable before fdatasync');
+  sync.release();
+  t.same([await settled(first), await settled(second)], ['resolved', 'pending']);
+  t.equal(sync.calls(), 2, 'the appends made during the first sync share the next one');
+  sync.release();
+  t.same([await settled(second), await settled(third)], ['resolved', 'resolved']);
+  await a.close();
+});
+
+t.test('appender: a failing sync fails its waiters and every later write', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const sync = heldSync();
+  const a = await DurableAppender.open(join(dir, 'log'), { background: true, datasync: sync.datasync });
+  const waiting = a.append('x');
+  sync.release(eio());
+  await t.rejects(waiting, { code: 'EIO' });
+  t.equal(a.failed, true);
+  t.throws(() => a.write('y'), { code: 'EIO' }, 'after a failed fdatasync nothing later is trusted');
+  await t.rejects(a.sync(), { code: 'EIO' });
+  await t.rejects(a.append('z'), { code: 'EIO' });
+  await a.close();
+});
+
+t.test('appender: a failing write throws at once (ENOSPC), and the file stays failed', async (t) => {
+  const a = await DurableAppender.open('/dev/full');
+  t.throws(() => a.write('x'), { code: 'ENOSPC' });
+  t.equal(a.failed, true);
+  t.throws(() => a.write('y'), { code: 'ENOSPC' });
+  await a.close();
+});
+
+t.test('audit log, batch: a record is written when write() settles, the sync follows', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'audit.jsonl');
+  const sync = heldSync();
+  const opening = AuditLog.open({ file, manifestSha256: SHA, datasync: sync.datasync, now: () => 0 });
+  // The opening record is synced in every mode: a log that cannot reach the disk stops the start.
+  await until(() => sync.inFlight() === 1);
+  t.equal(await settled(opening), 'pending', 'open waits for the opening record to be on disk');
+  sync.release();
+  const log = await opening;
+  const written = log.write({ event: 'egress_decision', decision: 'allow' });
+  t.equal(await settled(written), 'resolved', 'resolved with the sync still in flight');
+  t.equal(sync.inFlight(), 1, 'the background sync was started by the write');
+  t.match(readFileSync(file, 'utf8'), /"event":"egress_decision"/, 'and the record is in the file');
+  const flushed = log.flush();
+  t.equal(await settled(flushed), 'pending', 'flush() waits for the disk (drain, deadline)');
+  sync.release();
+  t.equal(await settled(flushed), 'resolved');
+  await log.close();
+  t.same(verifyAuditText(await readFile(file, 'utf8')), { ok: true, records: 2 });
+});
+
+t.test('audit log, batch: a failed background sync fails the next record and the health check', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const sync = heldSync();
+  const opening = AuditLog.open({
+    file: join(dir, 'audit.jsonl'),
+    manifestSha256: SHA,
+    datasync: sync.datasync,
+  });
+  await until(() => sync.inFlight() === 1);
+  sync.release();
+  const log = await opening;
+  await log.write({ event: 'egress_decision', decision: 'allow' });
+  t.equal(log.healthy, true);
+  sync.release(eio());
+  await until(() => !log.healthy);
+  t.equal(log.healthy, false, '/readyz turns 503');
+  await t.rejects(log.write({ event: 'egress_decision' }), { code: 'EIO' }, 'the next request fails closed');
+  await log.close();
+});
+
+t.test('audit log, each: write() waits for fdatasync, except a record that gates nothing', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const sync = heldSync();
+  const opening = AuditLog.open({
+    file: join(dir, 'audit.jsonl'),
+    manifestSha256: SHA,
+    datasync: sync.datasync,
+    sync: 'each',
+  });
+  await until(() => sync.inFlight() === 1);
+  sync.release();
+  const log = await opening;
+  const result = log.write({ event: 'egress_result' }, { noSync: true });
+  t.equal(await settled(result), 'resolved', 'a result record never waits for a sync of its own');
+  t.equal(sync.calls(), 1, 'and starts none');
+  const decision = log.write({ event: 'egress_decision', decision: 'allow' });
+  t.equal(sync.calls(), 2);
+  t.equal(
+    await settled(decision),
+    'pending',
+    'an allowed request waits for the disk (power-loss durability)',
+  );
+  sync.release();
+  t.equal(await settled(decision), 'resolved');
+  await log.close();
+});
+
+t.test('audit log: the stdout echo is one call per tick with the same lines, flushed on close', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'audit.jsonl');
+  const echoed: string[] = [];
+  const log = await AuditLog.open({ file, manifestSha256: SHA, echoText: (text) => echoed.push(text) });
+  await new Promise((r) => setImmediate(r));
+  t.equal(echoed.length, 1, 'the opening record, on its own tick');
+  await log.write({ event: 'a' });
+  await log.write({ event: 'b' });
+  t.equal(echoed.length, 1, 'nothing written to stdout within the tick');
+  await new Promise((r) => setImmediate(r));
+  t.equal(echoed.length, 2, 'one write for both lines');
+  await log.write({ event: 'c' });
+  await log.close();
+  t.equal(echoed.length, 3, 'close flushes what is pending');
+  t.equal(echoed.join(''), await readFile(file, 'utf8'), 'byte for byte the lines of the file');
+});
+
+t.test('audit log: a failing stdout never stops the audit', async (t) => {
+  const log = await AuditLog.open({
+    file: undefined,
+    manifestSha256: SHA,
+    echoText: () => {
+      throw Object.assign(new Error('EPIPE'), { code: 'EPIPE' });
+    },
+  });
+  await log.write({ event: 'a' });
+  await new Promise((r) => setImmediate(r));
+  await log.write({ event: 'b' });
+  t.equal(log.healthy, true);
+  await log.close();
+});
