@@ -93,8 +93,37 @@ export async function signBenchManifest(dir: string, yaml: string, node: string)
   return { jwsFile, trustKeyFile };
 }
 
+/** Which Errand a scenario runs, and the sentence its results say about it. */
+export interface ErrandEntry {
+  readonly entry: string;
+  readonly note: string;
+}
+
+/** The bundle as the image runs it (dist/errand.mjs), built now from this checkout so it is never
+ *  stale; the sources (bin/errand.js) when BENCH_ERRAND=sources or when the build fails. */
+export async function errandEntry(env: NodeJS.ProcessEnv = process.env): Promise<ErrandEntry> {
+  if (env['BENCH_ERRAND'] === 'sources') {
+    return { entry: ERRAND_BIN, note: 'measured: the sources, bin/errand.js (BENCH_ERRAND=sources)' };
+  }
+  try {
+    const { buildBundle } = await import('../../scripts/build.ts');
+    const built = await buildBundle(join(REPO, 'dist'));
+    return {
+      entry: built.file,
+      note: 'measured: the bundle dist/errand.mjs as the image runs it, built from this checkout for the run',
+    };
+  } catch (error) {
+    return {
+      entry: ERRAND_BIN,
+      note: `measured: the sources, bin/errand.js (the bundle could not be built: ${(error as Error).message.split('\n')[0]})`,
+    };
+  }
+}
+
 export interface ErrandOptions {
   readonly node: string;
+  /** The script node runs: bin/errand.js (default) or the bundle (see errandEntry). */
+  readonly entry?: string;
   readonly cpu: number;
   readonly dir: string;
   readonly manifest: SignedManifest;
@@ -152,7 +181,7 @@ export async function startErrand(children: Children, o: ErrandOptions): Promise
     o.cpu,
     o.node,
     [
-      ERRAND_BIN,
+      o.entry ?? ERRAND_BIN,
       'run',
       '--manifest',
       o.manifest.jwsFile,

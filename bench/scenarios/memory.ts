@@ -3,6 +3,7 @@ import { type BenchContext, LOAD_CPU, SUBJECT_CPU } from '../lib/context.ts';
 import {
   AGENT_GET_HEADERS,
   benchManifest,
+  errandEntry,
   SMALL_PATH,
   signBenchManifest,
   standInEnv,
@@ -32,6 +33,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     benchManifest(new Date(Date.now() + 2 * 3600_000), []),
     node,
   );
+  const { entry, note } = await errandEntry();
   const idle = new RoundTable(['errand']);
   const env = standInEnv(
     `http://127.0.0.1:${sts.ready['port'] as number}`,
@@ -39,14 +41,28 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
   );
   // Idle: a fresh Errand per round, settled, before any request.
   for (let round = 0; round < tier.rounds; round++) {
-    const e = await startErrand(children, { node, cpu: SUBJECT_CPU, dir: ctx.dir, manifest, awsEnv: env });
+    const e = await startErrand(children, {
+      node,
+      entry,
+      cpu: SUBJECT_CPU,
+      dir: ctx.dir,
+      manifest,
+      awsEnv: env,
+    });
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     idle.set('errand', round, (await memory(e.pid)).rss / MiB);
     await children.stop(e.child);
   }
 
   // Under load: one Errand, the fixed rate for the tier's duration.
-  const e = await startErrand(children, { node, cpu: SUBJECT_CPU, dir: ctx.dir, manifest, awsEnv: env });
+  const e = await startErrand(children, {
+    node,
+    entry,
+    cpu: SUBJECT_CPU,
+    dir: ctx.dir,
+    manifest,
+    awsEnv: env,
+  });
   const samples: [number, number][] = [[0, (await memory(e.pid)).rss / MiB]];
   const result = await driveRate({
     origin: `http://127.0.0.1:${e.port}`,
@@ -74,9 +90,10 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     id: 'memory',
     title: 'Idle memory and memory under 1,000 req/s',
     status: 'measured',
-    ...(result.skipped > 0
-      ? { note: `Errand fell behind: ${result.skipped} requests were not sent (256 already in flight)` }
-      : {}),
+    note:
+      result.skipped > 0
+        ? `${note}; Errand fell behind: ${result.skipped} requests were not sent (256 already in flight)`
+        : note,
     method:
       `Idle: VmRSS of a fresh \`errand run\` ${SETTLE_MS / 1000} s after /readyz, one process per round. Under ` +
       `load: the small GET at ${tier.memoryRate} req/s (open loop, 16 connections) for ${tier.memorySeconds} s; ` +

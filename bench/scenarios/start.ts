@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type BenchContext, LOAD_CPU, roundOrder, SUBJECT_CPU } from '../lib/context.ts';
 import {
   benchManifest,
+  errandEntry,
   isReady,
   REPO,
   type SignedManifest,
@@ -52,6 +53,7 @@ export async function runStart(ctx: BenchContext): Promise<ScenarioResult> {
     note =
       'the AWS emulator is not installed (bash scripts/setup.sh): AssumeRole went to the bench STS stand-in only';
   }
+  const errand = await errandEntry();
   const subjects = ['node -e 0', 'errand (STS stand-in)', ...(moto ? ['errand (emulator STS)'] : [])];
   const table = new RoundTable(subjects);
   try {
@@ -65,6 +67,7 @@ export async function runStart(ctx: BenchContext): Promise<ScenarioResult> {
         const t0 = performance.now();
         const e = await startErrand(children, {
           node,
+          entry: errand.entry,
           cpu: SUBJECT_CPU,
           dir: ctx.dir,
           manifest: useMoto ? moto!.manifest : standInManifest,
@@ -87,7 +90,7 @@ export async function runStart(ctx: BenchContext): Promise<ScenarioResult> {
     id: 'start',
     title: 'Start to ready, including AssumeRole',
     status: 'measured',
-    ...(note ? { note } : {}),
+    note: note ? `${errand.note}; ${note}` : errand.note,
     method:
       '`errand run` with a signed manifest on the subject core, timed from spawn to the first 200 from ' +
       `/readyz (polled every ${POLL_MS} ms, so up to ${POLL_MS} ms late); \`node -e 0\` timed from spawn to ` +
