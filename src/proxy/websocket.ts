@@ -21,7 +21,6 @@ import {
 import { openPinnedSocket } from './http-upstream.ts';
 import type { InjectSecrets } from './inject.ts';
 import type { NormalizedRequest } from './request.ts';
-import { createScrubber } from './scrub.ts';
 
 // WebSocket upgrades for grants that say `websocket: true` (RFC 6455). The opening handshake is an
 // HTTP-grant request like any other — classified, authorized (one use per connection), resolved
@@ -38,7 +37,24 @@ export const WS_LIMITS = {
   /** The API's answer to the opening handshake: size and time. */
   maxResponseHeadBytes: 16 * 1024,
   responseTimeoutMs: 10_000,
+  /** A message from the API reassembled for scrubbing (grants that inject a secret). */
+  maxMessageBytes: 1024 * 1024,
 } as const;
+
+/** Overwrites every occurrence of each needle with as many `*` (lengths unchanged); returns the
+ *  number of occurrences. */
+export function replaceInPlace(payload: Buffer, needles: readonly Buffer[]): number {
+  let count = 0;
+  for (const n of needles) {
+    let at = payload.indexOf(n);
+    while (at !== -1) {
+      payload.fill(0x2a, at, at + n.length);
+      count++;
+      at = payload.indexOf(n, at + n.length);
+    }
+  }
+  return count;
+}
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -104,6 +120,113 @@ export function createClientFrameCheck(maxBytes: number): Transform {
         }
       }
       done(null, chunk);
+    },
+  });
+}
+
+/** Bytes received and not yet parsed, kept as the chunks they came in (copied once, when read). */
+class ByteQueue {
+  #chunks: Buffer[] = [];
+  length = 0;
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.length += chunk.length;
+  }
+  /** The first `n` bytes (n <= length), removed from the queue. */
+  take(n: number): Buffer {
+    const first = this.#chunks[0];
+    let out: Buffer;
+    if (first !== undefined && first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      const all = Buffer.concat(this.#chunks, this.length);
+      out = all.subarray(0, n);
+      this.#chunks = all.length > n ? [all.subarray(n)] : [];
+    }
+    this.length -= n;
+    return out;
+  }
+  /** The first `n` bytes without removing them. */
+  peek(n: number): Buffer {
+    const first = this.#chunks[0];
+    if (first !== undefined && first.length >= n) return first.subarray(0, n);
+    const all = Buffer.concat(this.#chunks, this.length);
+    this.#chunks = [all];
+    return all.subarray(0, n);
+  }
+}
+
+/** An unmasked frame with FIN set and the shortest length encoding (RFC 6455 §5.2). */
+function serverFrame(opcode: number, payload: Buffer): Buffer {
+  const n = payload.length;
+  const head =
+    n < 126
+      ? Buffer.from([0x80 | opcode, n])
+      : n < 0x10000
+        ? Buffer.from([0x80 | opcode, 126, n >> 8, n & 0xff])
+        : Buffer.concat([Buffer.from([0x80 | opcode, 127]), Buffer.alloc(8)]);
+  if (n >= 0x10000) head.writeBigUInt64BE(BigInt(n), 2);
+  return Buffer.concat([head, payload]);
+}
+
+/** Scrubs the API's WebSocket messages whole. A byte-stream scrubber cannot see a secret split
+ *  over two frames of one fragmented message (a frame header sits between the halves), so data
+ *  frames are parsed, a fragmented message is reassembled up to `maxMessageBytes`, scrubbed, and
+ *  sent on as one frame (an intermediary may change fragmentation when no extension is
+ *  negotiated, RFC 6455 §5.4; none is). Control frames (at most 125 bytes, §5.5) are scrubbed and
+ *  sent at once, also between fragments. A larger message, a masked or reserved-bit frame, or
+ *  broken fragmentation fails the stream: the connection ends rather than relaying unchecked bytes.
+ *  `scrub` replaces in place (same length) and counts. */
+export function createServerMessageScrubber(
+  scrub: (payload: Buffer) => Buffer,
+  maxMessageBytes: number,
+): Transform {
+  const queue = new ByteQueue();
+  let message: { opcode: number; parts: Buffer[]; size: number } | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      queue.push(chunk);
+      const out: Buffer[] = [];
+      while (queue.length >= 2) {
+        const [b0, b1] = queue.peek(2) as unknown as [number, number];
+        if ((b0 & 0x70) !== 0) return done(new Error('reserved bits set'));
+        if ((b1 & 0x80) !== 0) return done(new Error('masked server frame'));
+        const len7 = b1 & 0x7f;
+        const headLength = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0);
+        if (queue.length < headLength) break;
+        const head = queue.peek(headLength);
+        const big = len7 === 127 ? head.readBigUInt64BE(2) : 0n;
+        const length = len7 === 126 ? head.readUInt16BE(2) : len7 === 127 ? Number(big) : len7;
+        const fin = (b0 & 0x80) !== 0;
+        const opcode = b0 & 0x0f;
+        const control = opcode >= 0x8;
+        if (control && (length > 125 || !fin)) return done(new Error('invalid control frame'));
+        if (!control && big > BigInt(maxMessageBytes)) return done(new Error('message larger than the cap'));
+        if (!control && (message?.size ?? 0) + length > maxMessageBytes)
+          return done(new Error('message larger than the cap'));
+        if (queue.length < headLength + length) break;
+        queue.take(headLength);
+        const payload = queue.take(length);
+        if (control) {
+          if (opcode > 0xa) return done(new Error('unknown opcode'));
+          out.push(serverFrame(opcode, scrub(payload)));
+        } else if (opcode === 0x0) {
+          if (!message) return done(new Error('continuation without a message'));
+          message.parts.push(payload);
+          message.size += length;
+          if (fin) {
+            out.push(serverFrame(message.opcode, scrub(Buffer.concat(message.parts, message.size))));
+            message = undefined;
+          }
+        } else if (opcode === 0x1 || opcode === 0x2) {
+          if (message) return done(new Error('a new message inside a fragmented one'));
+          if (fin) out.push(serverFrame(opcode, scrub(payload)));
+          else message = { opcode, parts: [payload], size: length };
+        } else return done(new Error('unknown opcode'));
+      }
+      done(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out));
     },
   });
 }
@@ -415,7 +538,16 @@ export function createWebSocketHandler(deps: WebSocketDeps) {
     // 5. Relay: agent frames checked (masked, capped); API bytes capped and scrubbed in place.
     deps.track(socket);
     const fromAgent = createClientFrameCheck(WS_LIMITS.maxBytesPerDirection);
-    const sameLength = patterns.length > 0 ? createScrubber(patterns, { sameLength: true }) : undefined;
+    // With something to scrub, the API's messages are scrubbed whole (fragments reassembled).
+    let scrubbed = 0;
+    const needles = patterns.map((p) => Buffer.from(p));
+    const scrubPayload = (payload: Buffer): Buffer => {
+      const r = replaceInPlace(payload, needles);
+      scrubbed += r;
+      return payload;
+    };
+    const sameLength =
+      patterns.length > 0 ? createServerMessageScrubber(scrubPayload, WS_LIMITS.maxMessageBytes) : undefined;
     let toAgentBytes = 0;
     const cap = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -450,7 +582,7 @@ export function createWebSocketHandler(deps: WebSocketDeps) {
           upstream: {
             ...upstreamInfo,
             bytes_out: toAgentBytes,
-            ...(sameLength ? { scrubbed: sameLength.replaced } : {}),
+            ...(sameLength ? { scrubbed } : {}),
           },
           duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
         })

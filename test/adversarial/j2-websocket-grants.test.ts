@@ -148,3 +148,27 @@ t.test('no relay without a valid 101', async (t) => {
   const ok = await tunnelExchange(h, 'api.acme.test:443', httpRequest('GET', '/v1/plain'));
   t.same(ok.statuses, [200], 'the refused upgrade spent no use');
 });
+
+t.test('a secret split over the frames of one fragmented message is scrubbed', async (t) => {
+  const wsGrant = { ...injectGrant('ws', '/v1/ws', 'GET'), websocket: true };
+  const h = await forwardHarness(t, httpManifest([wsGrant]));
+  h.upstream.onUpgrade((req, socket) => {
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(String(req.headers['sec-websocket-key']))}\r\n\r\n`,
+    );
+    const echo = `auth:${String(req.headers['authorization'])}`;
+    const cut = echo.length - 10;
+    // Two fragments of one text message (RFC 6455 §5.4), the credential cut in the middle.
+    socket.write(Buffer.concat([Buffer.from([0x01, cut]), Buffer.from(echo.slice(0, cut))]));
+    setTimeout(
+      () => socket.write(Buffer.concat([Buffer.from([0x80, 10]), Buffer.from(echo.slice(cut))])),
+      50,
+    );
+  });
+  const r = await tunnelExchange(h, 'api.acme.test:443', [handshake('/v1/ws')], { idleMs: 400 });
+  t.match(r.text, /^HTTP\/1\.1 101 Switching Protocols/);
+  const body = r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
+  t.notOk(body.includes(SECRET.slice(0, 12)) || body.includes(SECRET.slice(-10)), 'no part of the secret');
+  t.equal(body.charCodeAt(0), 0x81, 'one unfragmented text frame (FIN, text)');
+  t.match(body, /auth:Bearer \*+$|auth:\*+$/, 'the credential overwritten, the rest kept');
+});
