@@ -94,16 +94,16 @@ interface BodyStages {
 function transformBody(source: AsyncIterable<Uint8Array>, stages: BodyStages): Readable {
   const { limit, decoder, encoder } = stages;
   let total = 0;
+  const send = (bytes: Uint8Array): void => {
+    body.push(bytes);
+  };
+  const data = encoder === undefined ? send : (bytes: Uint8Array) => encoder.push(bytes, send);
   const body = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       try {
         total += chunk.length;
         if (limit !== undefined && total > limit)
           throw new ErrandError('ERR_BODY_TOO_LARGE', `more than ${limit} bytes`);
-        const send = (bytes: Uint8Array): void => {
-          this.push(bytes);
-        };
-        const data = encoder === undefined ? send : (bytes: Uint8Array) => encoder.push(bytes, send);
         if (decoder === undefined) data(chunk);
         else decoder.push(chunk, data);
         callback();
@@ -114,7 +114,7 @@ function transformBody(source: AsyncIterable<Uint8Array>, stages: BodyStages): R
     flush(callback) {
       try {
         decoder?.end();
-        encoder?.end((bytes) => this.push(bytes));
+        encoder?.end(send);
         callback();
       } catch (error) {
         callback(error as Error);
