@@ -14,10 +14,10 @@
 // secret and token (the garbage collector reclaims them later) and overwrites the derived signing
 // keys, which are Buffers, with zeros. docs/credentials.md says what this does and does not guarantee.
 
-import { AssumeRoleCommand, type AssumeRoleCommandOutput, STSClient } from '@aws-sdk/client-sts';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { ErrandError, type ErrorCode } from '../errors.ts';
 import { type AwsCredentials, SigningKeyCache } from './sign-aws.ts';
+import { type AssumeRoleResult, createStsQueryClient } from './sts-query.ts';
 
 /** Which session serves a grant: the task's, or the grant's own (same shape as src/manifest/policy.ts). */
 export type SessionKey = 'task' | `grant:${string}`;
@@ -32,9 +32,14 @@ export interface AssumeRoleParameters {
   readonly Tags: readonly { readonly Key: string; readonly Value: string }[];
 }
 
-/** The part of an STS client this module uses (an STSClient, or a fake in unit tests). */
+/** The part of an STS client this module uses (createStsClient's, or a fake in unit tests). Errors
+ *  are read by classifyStsError: the AWS error code as `name`, `$metadata.httpStatusCode`, or a
+ *  socket error's `code`. */
 export interface StsClientLike {
-  send(command: AssumeRoleCommand, options?: { abortSignal?: AbortSignal }): Promise<AssumeRoleCommandOutput>;
+  assumeRole(
+    parameters: AssumeRoleParameters,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<AssumeRoleResult>;
 }
 
 export interface StsSessionsOptions {
@@ -380,13 +385,7 @@ export class StsSessions {
       }
       this.#assertUsable();
       try {
-        const output = await this.#o.client.send(
-          new AssumeRoleCommand({
-            ...parameters,
-            Tags: parameters.Tags.map((t) => ({ Key: t.Key, Value: t.Value })),
-          }),
-          { abortSignal: this.#abort.signal },
-        );
+        const output = await this.#o.client.assumeRole(parameters, { abortSignal: this.#abort.signal });
         this.#assertUsable();
         if (this.#dropped.has(key)) throw new ErrandError('ERR_CREDENTIALS_SESSION', 'this grant is spent');
         const entry = this.#install(key, output);
@@ -417,7 +416,7 @@ export class StsSessions {
     throw error;
   }
 
-  #install(key: SessionKey, output: AssumeRoleCommandOutput): Entry | undefined {
+  #install(key: SessionKey, output: AssumeRoleResult): Entry | undefined {
     const c = output.Credentials;
     const expiresAt = c?.Expiration instanceof Date ? c.Expiration.getTime() : Number.NaN;
     const now = this.#o.now();
@@ -528,13 +527,18 @@ export class StsSessions {
 
 /** The real STS client: Errand's own credentials from the SDK's default Node chain (defaultProvider,
  *  which fromNodeProviderChain wraps: environment, web identity token (IRSA), container endpoint
- *  (EKS Pod Identity, ECS), instance metadata), SDK retries off (this module retries), bounded timeouts.
- *  The SDK itself honours AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL in Errand's environment. */
-export function createStsClient(region: string): StsClientLike {
-  return new STSClient({
+ *  (EKS Pod Identity, ECS), instance metadata), AssumeRole as one signed query call (sts-query.ts),
+ *  one attempt per call (this module retries), bounded timeouts. AWS_ENDPOINT_URL_STS and
+ *  AWS_ENDPOINT_URL in Errand's environment set the endpoint, as they do for the SDKs. */
+export function createStsClient(
+  region: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): StsClientLike {
+  return createStsQueryClient({
     region,
     credentials: defaultProvider(),
-    maxAttempts: 1,
-    requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 },
+    env,
+    connectTimeoutMs: 3000,
+    requestTimeoutMs: 5000,
   });
 }

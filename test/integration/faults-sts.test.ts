@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { STSClient } from '@aws-sdk/client-sts';
 import t from 'tap';
 import { request } from 'undici';
+import { createStsQueryClient } from '../../src/credentials/sts-query.ts';
 import { type StsClientLike, StsSessions } from '../../src/credentials/sts-sessions.ts';
 import { compileSessionPolicies, sessionParameters } from '../../src/manifest/policy.ts';
 import type { LoadedManifest, Manifest } from '../../src/manifest/types.ts';
@@ -159,11 +159,11 @@ class VirtualClock {
 /** AssumeRole calls Errand's client has sent and not yet finished with (answer parsed or failed). */
 let clientInFlight = 0;
 /** The real client, counted: a test step waits for every call it started to settle. */
-const countingClient = (client: STSClient): StsClientLike => ({
-  async send(command, options) {
+const countingClient = (client: StsClientLike): StsClientLike => ({
+  async assumeRole(parameters, options) {
     clientInFlight++;
     try {
-      return await client.send(command, options);
+      return await client.assumeRole(parameters, options);
     } finally {
       // Let the caller's continuation (the next attempt, or recording the failure) run first.
       setTimeout(() => clientInFlight--, 5);
@@ -194,12 +194,12 @@ function taskCredentials(loaded: LoadedManifest, clock: VirtualClock): SessionCr
       return p.parameters;
     },
     client: countingClient(
-      new STSClient({
+      createStsQueryClient({
         region: 'us-east-1',
-        endpoint: front.url,
-        credentials: moto.sourceCredentials,
-        maxAttempts: 1,
-        requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 },
+        env: { AWS_ENDPOINT_URL_STS: front.url },
+        credentials: async () => moto.sourceCredentials,
+        connectTimeoutMs: 3000,
+        requestTimeoutMs: 5000,
       }),
     ),
     now: clock.now,
@@ -222,7 +222,7 @@ function taskCredentials(loaded: LoadedManifest, clock: VirtualClock): SessionCr
 const REFRESH_CASES = [
   { fault: 'throttle' as const, code: 'ERR_STS_THROTTLED', detail: 'Throttling (HTTP 400)' },
   // The SDK names a dropped connection TimeoutError (code ECONNRESET); the detail shows the name.
-  { fault: 'reset' as const, code: 'ERR_STS_UNREACHABLE', detail: 'TimeoutError' },
+  { fault: 'reset' as const, code: 'ERR_STS_UNREACHABLE', detail: 'SocketError' },
 ];
 
 for (const c of REFRESH_CASES) {

@@ -1,8 +1,8 @@
 // Unit tests of the STS session owner's pure logic: a fake STS client (allowed here: the logic under
 // test is Errand's, not the SDK's) and a virtual clock that drives every timer and sleep.
 
-import type { AssumeRoleCommand, AssumeRoleCommandOutput } from '@aws-sdk/client-sts';
 import t from 'tap';
+import type { AssumeRoleResult } from '../../src/credentials/sts-query.ts';
 import {
   type AssumeRoleParameters,
   backoffMs,
@@ -59,7 +59,7 @@ const settle = async (): Promise<void> => {
 type Reply = { expiresInMs?: number; noCredentials?: boolean } | { error: Record<string, unknown> } | 'hang';
 
 class FakeSts implements StsClientLike {
-  readonly inputs: AssumeRoleCommand['input'][] = [];
+  readonly inputs: AssumeRoleParameters[] = [];
   readonly signals: (AbortSignal | undefined)[] = [];
   readonly replies: Reply[];
   #n = 0;
@@ -69,11 +69,11 @@ class FakeSts implements StsClientLike {
     this.time = time;
     this.replies = replies;
   }
-  async send(
-    command: AssumeRoleCommand,
+  async assumeRole(
+    parameters: AssumeRoleParameters,
     options?: { abortSignal?: AbortSignal },
-  ): Promise<AssumeRoleCommandOutput> {
-    this.inputs.push(command.input);
+  ): Promise<AssumeRoleResult> {
+    this.inputs.push(parameters);
     this.signals.push(options?.abortSignal);
     const n = ++this.#n;
     const reply = this.replies.shift() ?? {};
@@ -82,7 +82,6 @@ class FakeSts implements StsClientLike {
       throw Object.assign(new Error('upstream text arn:aws:iam::111122223333:role/x'), reply.error);
     const r = reply === 'hang' ? {} : reply;
     return {
-      $metadata: {},
       ...(r.noCredentials
         ? {}
         : {
@@ -596,8 +595,8 @@ t.test('backoffMs and refreshAtMs', async (t) => {
 });
 
 t.test('createStsClient builds an STS client without calling anything', async (t) => {
-  const client = createStsClient('us-east-1');
-  t.type(client.send, 'function');
+  const client = createStsClient('us-east-1', {});
+  t.type(client.assumeRole, 'function');
 });
 
 t.test(

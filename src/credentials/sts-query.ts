@@ -1,0 +1,236 @@
+// AssumeRole as one signed POST to STS's query API, made with Errand's own SigV4 signer and undici,
+// instead of the AWS SDK's STSClient, whose middleware stack was a quarter of Errand's start and
+// about 5 MiB of its idle memory (docs/decisions/0005-sts-query-client.md).
+//
+// The call (STS API Reference, AssumeRole; "Making Query Requests"): POST / with an
+// application/x-www-form-urlencoded body of Action=AssumeRole&Version=2011-06-15 and the parameters,
+// Tags as Tags.member.N.Key / Tags.member.N.Value, signed for service `sts` in the region. The answer
+// is an AssumeRoleResponse XML document; a refusal is an ErrorResponse with Error/Code. Errors
+// carry the STS error code and the HTTP status only (never STS's message, which may name ARNs, and
+// never the body, which holds the credentials), in the shape classifyStsError reads.
+
+import { createHash } from 'node:crypto';
+import { Agent } from 'undici';
+import { type AwsCredentials, awsEncodePathSegment, signAwsRequest } from './sign-aws.ts';
+import type { AssumeRoleParameters } from './sts-sessions.ts';
+
+/** What AssumeRole returns, in the STS field names the SDK uses too. */
+export interface AssumeRoleResult {
+  readonly Credentials?: {
+    readonly AccessKeyId?: string;
+    readonly SecretAccessKey?: string;
+    readonly SessionToken?: string;
+    readonly Expiration?: Date;
+  };
+  readonly AssumedRoleUser?: { readonly Arn?: string };
+}
+
+export interface StsQueryOptions {
+  readonly region: string;
+  /** Errand's own (source) credentials, asked for on every call (the SDK's chain caches them). */
+  readonly credentials: () => Promise<AwsCredentials>;
+  /** Errand's environment: AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL override the endpoint. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly now?: () => number;
+  readonly connectTimeoutMs?: number;
+  /** Headers and body together. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** An AssumeRole answer is a few KiB; anything much larger is not STS. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+const STS_VERSION = '2011-06-15';
+
+/** The STS endpoint: the configured one (AWS SDKs and CLI, "Service-specific endpoints"), else the
+ *  regional endpoint of the region's partition (STS endpoints, AWS General Reference). */
+export function stsEndpoint(region: string, env: Readonly<Record<string, string | undefined>> = {}): URL {
+  const configured = env['AWS_ENDPOINT_URL_STS'] || env['AWS_ENDPOINT_URL'];
+  if (configured) {
+    const url = new URL(configured);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new TypeError(`the STS endpoint ${url.protocol} is not http or https`);
+    }
+    return url;
+  }
+  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new TypeError(`'${region}' is not an AWS region`);
+  const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return new URL(`https://sts.${region}.${suffix}/`);
+}
+
+/** The form body of one AssumeRole call, parameters in a fixed order. */
+export function assumeRoleBody(p: AssumeRoleParameters): string {
+  const pairs: [string, string][] = [
+    ['Action', 'AssumeRole'],
+    ['Version', STS_VERSION],
+    ['RoleArn', p.RoleArn],
+    ['RoleSessionName', p.RoleSessionName],
+    ['DurationSeconds', String(p.DurationSeconds)],
+    ['Policy', p.Policy],
+    ['SourceIdentity', p.SourceIdentity],
+  ];
+  p.Tags.forEach((tag, i) => {
+    pairs.push([`Tags.member.${i + 1}.Key`, tag.Key], [`Tags.member.${i + 1}.Value`, tag.Value]);
+  });
+  // RFC 3986 unreserved characters kept, everything else percent-encoded: a valid form encoding.
+  return pairs.map(([k, v]) => `${awsEncodePathSegment(k)}=${awsEncodePathSegment(v)}`).join('&');
+}
+
+const ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+const decodeXmlText = (text: string): string | undefined => {
+  let bad = false;
+  const out = text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);|&/g, (whole, name: string | undefined) => {
+    if (name === undefined) {
+      bad = true;
+      return whole;
+    }
+    if (name.startsWith('#')) {
+      const code = name[1] === 'x' ? Number.parseInt(name.slice(2), 16) : Number.parseInt(name.slice(1), 10);
+      if (code > 0x10ffff) bad = true;
+      return bad ? whole : String.fromCodePoint(code);
+    }
+    const entity = ENTITIES[name];
+    if (entity === undefined) bad = true;
+    return entity ?? whole;
+  });
+  return bad || out.includes('<') ? undefined : out;
+};
+
+/** The text of the one `<name>` element inside `scope`, or undefined when absent, repeated or not text. */
+const elementText = (scope: string, name: string): string | undefined => {
+  const found = [...scope.matchAll(new RegExp(`<${name}>([^<]*)</${name}>`, 'g'))];
+  if (found.length !== 1 || scope.split(`<${name}`).length !== 2) return undefined;
+  return decodeXmlText(found[0]![1]!);
+};
+
+/** The one `<name>…</name>` element's content inside `scope`, or undefined. */
+const elementContent = (scope: string, name: string): string | undefined => {
+  const open = new RegExp(`<${name}(\\s[^>]*)?>`, 'g');
+  const opens = [...scope.matchAll(open)];
+  const close = scope.indexOf(`</${name}>`);
+  if (opens.length !== 1 || close === -1 || scope.indexOf(`</${name}>`, close + 1) !== -1) return undefined;
+  const start = opens[0]!.index! + opens[0]![0].length;
+  return close < start ? undefined : scope.slice(start, close);
+};
+
+/** Reads an AssumeRoleResponse strictly: the expected elements once each, or undefined. */
+export function parseAssumeRoleResponse(xml: string): AssumeRoleResult | undefined {
+  const result = elementContent(xml, 'AssumeRoleResponse');
+  const inner = result === undefined ? undefined : elementContent(result, 'AssumeRoleResult');
+  const creds = inner === undefined ? undefined : elementContent(inner, 'Credentials');
+  if (inner === undefined || creds === undefined) return undefined;
+  const AccessKeyId = elementText(creds, 'AccessKeyId');
+  const SecretAccessKey = elementText(creds, 'SecretAccessKey');
+  const SessionToken = elementText(creds, 'SessionToken');
+  const expiration = elementText(creds, 'Expiration');
+  // ISO 8601 with a zone (STS sends UTC with Z): a local-time reading would shift the expiry.
+  const Expiration =
+    expiration !== undefined &&
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(expiration)
+      ? new Date(expiration)
+      : undefined;
+  if (!AccessKeyId || !SecretAccessKey || !SessionToken || Expiration === undefined) return undefined;
+  const user = elementContent(inner, 'AssumedRoleUser');
+  const arn = user === undefined ? undefined : elementText(user, 'Arn');
+  return {
+    Credentials: { AccessKeyId, SecretAccessKey, SessionToken, Expiration },
+    ...(arn !== undefined ? { AssumedRoleUser: { Arn: arn } } : {}),
+  };
+}
+
+/** An STS failure as classifyStsError reads it: the STS error code as the name, the HTTP status. */
+export class StsQueryError extends Error {
+  readonly $metadata: { readonly httpStatusCode?: number };
+  constructor(name: string, status: number | undefined) {
+    super(status === undefined ? name : `${name} (HTTP ${status})`);
+    this.name = name;
+    this.$metadata = status === undefined ? {} : { httpStatusCode: status };
+  }
+}
+
+const errorCodeOf = (xml: string): string => {
+  const error = elementContent(xml, 'Error');
+  const code = error === undefined ? undefined : elementText(error, 'Code');
+  // Only a plain identifier becomes the name; classifyStsError checks the same.
+  return code !== undefined && /^[A-Za-z][A-Za-z0-9.]{0,63}$/.test(code) ? code : 'UnknownError';
+};
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** The client sts-sessions uses: assumeRole(parameters) with one dispatcher for Errand's lifetime. */
+export function createStsQueryClient(o: StsQueryOptions): {
+  assumeRole(p: AssumeRoleParameters, options?: { abortSignal?: AbortSignal }): Promise<AssumeRoleResult>;
+  close(): Promise<void>;
+} {
+  const env = o.env ?? {};
+  const now = o.now ?? Date.now;
+  const requestTimeout = o.requestTimeoutMs ?? 5000;
+  const agent = new Agent({
+    connect: { timeout: o.connectTimeoutMs ?? 3000 },
+    headersTimeout: requestTimeout,
+    bodyTimeout: requestTimeout,
+    // One call every few minutes: a kept-alive socket would mostly be found closed.
+    pipelining: 0,
+  });
+  return {
+    async assumeRole(p, options = {}) {
+      const endpoint = stsEndpoint(o.region, env);
+      const body = assumeRoleBody(p);
+      const credentials = await o.credentials();
+      const signed = signAwsRequest({
+        method: 'POST',
+        protocol: endpoint.protocol as 'http:' | 'https:',
+        hostname: endpoint.hostname,
+        ...(endpoint.port ? { port: Number(endpoint.port) } : {}),
+        path: '/',
+        query: [],
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+        service: 'sts',
+        region: o.region,
+        payloadHash: createHash('sha256').update(body).digest('hex'),
+        credentials,
+        now: new Date(now()),
+      });
+      const signal = options.abortSignal
+        ? AbortSignal.any([options.abortSignal, AbortSignal.timeout(requestTimeout)])
+        : AbortSignal.timeout(requestTimeout);
+      let status: number;
+      let text: string;
+      try {
+        const res = await agent.request({
+          origin: endpoint.origin,
+          path: '/',
+          method: 'POST',
+          headers: { ...signed.headers, 'content-length': String(Buffer.byteLength(body)) },
+          body,
+          signal,
+        });
+        status = res.statusCode;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            res.body.destroy();
+            throw new StsQueryError('ResponseTooLarge', status);
+          }
+          chunks.push(chunk);
+        }
+        text = Buffer.concat(chunks).toString('utf8');
+      } catch (error) {
+        if (error instanceof StsQueryError) throw error;
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string' && TIMEOUT_CODES.has(code))
+          throw new StsQueryError('TimeoutError', undefined);
+        if ((error as Error).name === 'TimeoutError') throw new StsQueryError('TimeoutError', undefined);
+        // Socket errors keep their system code (ECONNREFUSED…), which classifyStsError reads.
+        throw error;
+      }
+      if (status !== 200) throw new StsQueryError(errorCodeOf(text), status);
+      const result = parseAssumeRoleResponse(text);
+      if (result === undefined) throw new StsQueryError('MalformedResponse', status);
+      return result;
+    },
+    close: () => agent.close(),
+  };
+}
