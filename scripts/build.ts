@@ -1,6 +1,6 @@
 // Builds dist/errand.mjs: bin/errand.js, src/ and their dependencies bundled into ESM for Node 24,
 // so `errand run` neither strips types nor resolves and lexes hundreds of CommonJS modules at start
-// (docs/decisions/0012-bundle.md has the measurements). Code reached only through a dynamic import
+// (docs/decisions/0004-bundle.md has the measurements). Code reached only through a dynamic import
 // (the other commands, the forward proxy, X.509, OAuth, the SDK's rarer credential providers) goes
 // to dist/chunks/ and is read only when used: Node parses less at start and holds less.
 //
