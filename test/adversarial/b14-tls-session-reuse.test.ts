@@ -1,10 +1,10 @@
 // TLS sessions offered again in intercepted tunnels. The interceptor starts every handshake in one
-// shared context (made once, not per tunnel) with session tickets off: with shared ticket keys, a
-// client offering one host's ticket in a tunnel to another host crashed the whole process (Node
-// 24.9, SIGSEGV), a denial of service any agent could trigger. Pinned here: a session offered
-// again never resumes (a full handshake with the leaf of the CONNECT host, B8), the crossed
-// offer is refused as a name mismatch, the process survives, and each request inside is still
-// authorized on its own (B13).
+// shared context (made once, not per tunnel) with session tickets off: with shared ticket keys,
+// this test died with SIGSEGV in SSL_read when one host's ticket was offered in a tunnel to
+// another (Node 24.9, docs/decisions/0006), possibly a denial of service any agent could trigger.
+// Pinned here: a session offered again never resumes (a full handshake with the leaf of the
+// CONNECT host, B8), the crossed offer is refused as a name mismatch, the process survives, and
+// each request inside is still authorized on its own (B13).
 import { connect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import t from 'tap';
