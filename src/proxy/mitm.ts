@@ -69,8 +69,8 @@ export function createInterceptor(opts: InterceptorOptions): Interceptor {
   // The context every tunnel's handshake starts in, before SNICallback swaps in the leaf's: made
   // once, not per tunnel (a TLSSocket without one builds a default context for each connection).
   // It holds no certificate. Session tickets stay off: with shared ticket keys, offering one
-  // host's ticket in a tunnel to another host ended the test process with SIGSEGV in SSL_read
-  // (Node 24.9; docs/decisions/0006), and a per-tunnel context never resumed anything anyway.
+  // host's ticket in a tunnel to another host crashed Errand with SIGSEGV in SSL_read (Node 24.9;
+  // docs/decisions/0006), and a per-tunnel context never resumed anything anyway.
   const initial = createSecureContext({ minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET });
   const server = createHardenedServer();
   const run = (req: IncomingMessage, res: ServerResponse) => {

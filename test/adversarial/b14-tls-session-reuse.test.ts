@@ -1,7 +1,7 @@
 // TLS sessions offered again in intercepted tunnels. The interceptor starts every handshake in one
 // shared context (made once, not per tunnel) with session tickets off: with shared ticket keys,
-// this test died with SIGSEGV in SSL_read when one host's ticket was offered in a tunnel to
-// another (Node 24.9, docs/decisions/0006), possibly a denial of service any agent could trigger.
+// one host's ticket offered in a tunnel to another crashed Errand with SIGSEGV in SSL_read (Node
+// 24.9, docs/decisions/0006), a denial of service any agent could trigger.
 // Pinned here: a session offered again never resumes (a full handshake with the leaf of the
 // CONNECT host, B8), the crossed offer is refused as a name mismatch, the process survives, and
 // each request inside is still authorized on its own (B13).
