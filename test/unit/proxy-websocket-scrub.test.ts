@@ -44,7 +44,12 @@ async function run(input: Buffer, size = input.length, max = 1024) {
   const frames: { fin: boolean; opcode: number; text: string }[] = [];
   for (let at = 0; at < all.length; ) {
     const len7 = all[at + 1]! & 0x7f;
-    const [h, n] = len7 === 126 ? [4, all.readUInt16BE(at + 2)] : [2, len7];
+    const [h, n] =
+      len7 === 127
+        ? [10, Number(all.readBigUInt64BE(at + 2))]
+        : len7 === 126
+          ? [4, all.readUInt16BE(at + 2)]
+          : [2, len7];
     frames.push({
       fin: (all[at]! & 0x80) !== 0,
       opcode: all[at]! & 0x0f,
@@ -144,3 +149,43 @@ t.test('what cannot be checked ends the stream', async (t) => {
     t.same(r.frames, [], `${name}: nothing relayed`);
   }
 });
+
+t.test(
+  '64-bit lengths: a large message is re-framed with one; a huge declared length fails at once',
+  async (t) => {
+    const big = `${'y'.repeat(70_000)}${SECRET}`;
+    /** A frame with the 64-bit length form (RFC 6455 §5.2). */
+    const frame64 = (b0: number, payload: string) => {
+      const head = Buffer.alloc(10);
+      head[0] = b0;
+      head[1] = 127;
+      head.writeBigUInt64BE(BigInt(Buffer.byteLength(payload)), 2);
+      return Buffer.concat([head, Buffer.from(payload)]);
+    };
+    const input = Buffer.concat([
+      frame(TEXT, big.slice(0, 1)),
+      frame64(CONT, big.slice(1, -10)),
+      frame(FIN | CONT, big.slice(-10)),
+    ]);
+    const r = await run(input, 4096, 100_000);
+    t.equal(r.error, undefined);
+    t.same(
+      r.frames.map((f) => [f.opcode, f.text.length]),
+      [[TEXT, big.length]],
+      'one frame, whole message',
+    );
+    t.ok(r.frames[0]?.text.endsWith(stars), 'the secret at the end is overwritten');
+    const huge = Buffer.alloc(10);
+    huge[0] = FIN | TEXT;
+    huge[1] = 127;
+    huge.writeBigUInt64BE(2n ** 40n, 2);
+    t.equal(
+      (await run(huge, 10, 100_000)).error,
+      'message larger than the cap',
+      'refused from the header alone',
+    );
+    t.equal((await run(frame(FIN | 0x0b, 'x'))).error, 'unknown opcode', 'a reserved control opcode');
+    const longPing = Buffer.concat([Buffer.from([FIN | PING, 126, 0, 126]), Buffer.alloc(126)]);
+    t.equal((await run(longPing)).error, 'invalid control frame', 'a control frame over 125 bytes');
+  },
+);
