@@ -353,8 +353,9 @@ const checkTrailerNames = (names: readonly string[]): void => {
 /** A push encoder of Errand's aws-chunked body: `push` the data as it arrives, `end` once it has
  *  ended. Chunk sizes are fixed by `decodedLength` and `chunkSize` (so the Content-Length is known
  *  before the first byte). Unsigned chunks stream through as they arrive; a signed chunk is held
- *  until it is complete (its signature precedes its data), as slices of the input: pieces under
- *  COALESCE_BYTES are copied together so a body sent a byte at a time cannot pile up small views.
+ *  until it is complete (its signature precedes its data), as slices of the input. Pieces under
+ *  COALESCE_BYTES are copied together, so a body sent a byte at a time neither piles up small
+ *  views nor becomes one upstream write (one TLS record) per byte.
  *  The last data chunk, signed or not, is held until `end`: the upstream gets the end of the data
  *  only once the whole agent body has been checked (a body of one chunk reaches it only then). */
 export interface AwsChunkedEncoder {
@@ -379,7 +380,7 @@ export function createAwsChunkedEncoder(options: AwsChunkedEncodeOptions): AwsCh
   let holding = false; // the current chunk is held until complete (signed, or the last one)
   let last = false; // the current chunk is the last data chunk
   let separator = ''; // the CRLF ending the previous chunk, sent with the next size line
-  // A held chunk: its data so far and (signed) its running hash.
+  // The current chunk's data not yet sent, and (signed) its running hash.
   let held: Uint8Array[] = [];
   let hash = createHash('sha256');
   let staging: Buffer | undefined;
@@ -403,8 +404,7 @@ export function createAwsChunkedEncoder(options: AwsChunkedEncodeOptions): AwsCh
       stagingStart = stagingEnd;
     }
   };
-  const hold = (piece: Uint8Array): void => {
-    if (signing !== undefined) hash.update(piece);
+  const collect = (piece: Uint8Array): void => {
     if (piece.length >= COALESCE_BYTES) {
       flushStaging();
       held.push(piece);
@@ -419,16 +419,19 @@ export function createAwsChunkedEncoder(options: AwsChunkedEncodeOptions): AwsCh
     staging.set(piece, stagingEnd);
     stagingEnd += piece.length;
   };
-  const sendHeld = (size: number, emit: (bytes: Uint8Array) => void): void => {
+  const release = (emit: (bytes: Uint8Array) => void): void => {
     flushStaging();
+    for (const piece of held) emit(piece);
+    held = [];
+  };
+  const sendHeld = (size: number, emit: (bytes: Uint8Array) => void): void => {
     if (signing === undefined) emit(sizeLine(size));
     else {
       previous = chunkSignature(hash.digest('hex'));
       hash = createHash('sha256');
       emit(sizeLine(size, previous));
     }
-    for (const piece of held) emit(piece);
-    held = [];
+    release(emit);
     separator = '\r\n';
   };
 
@@ -454,9 +457,17 @@ export function createAwsChunkedEncoder(options: AwsChunkedEncodeOptions): AwsCh
         i += take;
         total += take;
         chunkLeft -= take;
-        if (!holding) emit(piece);
-        else {
-          hold(piece);
+        collect(piece);
+        if (!holding) {
+          // Small pieces go out once COALESCE_BYTES have gathered, or with the end of the chunk.
+          if (
+            piece.length >= COALESCE_BYTES ||
+            stagingEnd - stagingStart >= COALESCE_BYTES ||
+            chunkLeft === 0
+          )
+            release(emit);
+        } else {
+          if (signing !== undefined) hash.update(piece);
           if (chunkLeft === 0 && !last) sendHeld(chunkFull, emit);
         }
       }
