@@ -1,4 +1,4 @@
-// AssumeRole as one signed POST to STS's query API, made with Errand's own SigV4 signer and undici,
+// AssumeRole as one signed POST to STS's query API, made with Errand's own SigV4 signer and node:http,
 // instead of the AWS SDK's STSClient, whose middleware stack was a quarter of Errand's start and
 // about 5 MiB of its idle memory (docs/decisions/0005-sts-query-client.md).
 //
@@ -10,7 +10,8 @@
 // never the body, which holds the credentials), in the shape classifyStsError reads.
 
 import { createHash } from 'node:crypto';
-import { Agent } from 'undici';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { type AwsCredentials, awsEncodePathSegment, signAwsRequest } from './sign-aws.ts';
 import type { AssumeRoleParameters } from './sts-sessions.ts';
 
@@ -155,23 +156,60 @@ const errorCodeOf = (xml: string): string => {
   return code !== undefined && /^[A-Za-z][A-Za-z0-9.]{0,63}$/.test(code) ? code : 'UnknownError';
 };
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** One POST, the answer collected up to MAX_RESPONSE_BYTES. node:http, not undici: undici's first
+ *  request instantiates its WebAssembly HTTP parser (about 2.5 MiB), which the endpoint would
+ *  otherwise load only with the first forwarded call. A new connection per call (agent: false). */
+function post(
+  endpoint: URL,
+  headers: Readonly<Record<string, string>>,
+  body: string,
+  signal: AbortSignal,
+  connectTimeoutMs: number,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const tls = endpoint.protocol === 'https:';
+    const req = (tls ? httpsRequest : httpRequest)(endpoint, {
+      method: 'POST',
+      headers,
+      signal,
+      agent: false,
+    });
+    const connectTimer = setTimeout(
+      () => req.destroy(new StsQueryError('TimeoutError', undefined)),
+      connectTimeoutMs,
+    );
+    req.once('socket', (socket) =>
+      socket.once(tls ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer)),
+    );
+    req.once('error', (error) => {
+      clearTimeout(connectTimer);
+      reject(error);
+    });
+    req.once('response', (res) => {
+      clearTimeout(connectTimer);
+      const status = res.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) req.destroy(new StsQueryError('ResponseTooLarge', status));
+        else chunks.push(chunk);
+      });
+      res.once('error', reject);
+      res.once('end', () => resolve({ status, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.end(body);
+  });
+}
 
-/** The client sts-sessions uses: assumeRole(parameters) with one dispatcher for Errand's lifetime. */
+/** The client sts-sessions uses: assumeRole(parameters), a new connection per call. */
 export function createStsQueryClient(o: StsQueryOptions): {
   assumeRole(p: AssumeRoleParameters, options?: { abortSignal?: AbortSignal }): Promise<AssumeRoleResult>;
-  close(): Promise<void>;
 } {
   const env = o.env ?? {};
   const now = o.now ?? Date.now;
+  const connectTimeout = o.connectTimeoutMs ?? 3000;
   const requestTimeout = o.requestTimeoutMs ?? 5000;
-  const agent = new Agent({
-    connect: { timeout: o.connectTimeoutMs ?? 3000 },
-    headersTimeout: requestTimeout,
-    bodyTimeout: requestTimeout,
-    // One call every few minutes: a kept-alive socket would mostly be found closed.
-    pipelining: 0,
-  });
   return {
     async assumeRole(p, options = {}) {
       const endpoint = stsEndpoint(o.region, env);
@@ -191,46 +229,27 @@ export function createStsQueryClient(o: StsQueryOptions): {
         credentials,
         now: new Date(now()),
       });
-      const signal = options.abortSignal
-        ? AbortSignal.any([options.abortSignal, AbortSignal.timeout(requestTimeout)])
-        : AbortSignal.timeout(requestTimeout);
-      let status: number;
-      let text: string;
+      const deadline = AbortSignal.timeout(connectTimeout + requestTimeout);
+      const signal = options.abortSignal ? AbortSignal.any([options.abortSignal, deadline]) : deadline;
+      let answer: { status: number; text: string };
       try {
-        const res = await agent.request({
-          origin: endpoint.origin,
-          path: '/',
-          method: 'POST',
-          headers: { ...signed.headers, 'content-length': String(Buffer.byteLength(body)) },
+        answer = await post(
+          new URL('/', endpoint),
+          { ...signed.headers, 'content-length': String(Buffer.byteLength(body)) },
           body,
           signal,
-        });
-        status = res.statusCode;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            res.body.destroy();
-            throw new StsQueryError('ResponseTooLarge', status);
-          }
-          chunks.push(chunk);
-        }
-        text = Buffer.concat(chunks).toString('utf8');
+          connectTimeout,
+        );
       } catch (error) {
         if (error instanceof StsQueryError) throw error;
-        const code = (error as { code?: unknown }).code;
-        if (typeof code === 'string' && TIMEOUT_CODES.has(code))
-          throw new StsQueryError('TimeoutError', undefined);
-        if ((error as Error).name === 'TimeoutError') throw new StsQueryError('TimeoutError', undefined);
-        // Socket errors keep their system code (ECONNREFUSED…), which classifyStsError reads.
+        if (deadline.aborted) throw new StsQueryError('TimeoutError', undefined);
+        // Socket errors keep their system code (ECONNREFUSED, ECONNRESET…), which classifyStsError reads.
         throw error;
       }
-      if (status !== 200) throw new StsQueryError(errorCodeOf(text), status);
-      const result = parseAssumeRoleResponse(text);
-      if (result === undefined) throw new StsQueryError('MalformedResponse', status);
+      if (answer.status !== 200) throw new StsQueryError(errorCodeOf(answer.text), answer.status);
+      const result = parseAssumeRoleResponse(answer.text);
+      if (result === undefined) throw new StsQueryError('MalformedResponse', answer.status);
       return result;
     },
-    close: () => agent.close(),
   };
 }

@@ -222,7 +222,7 @@ function taskCredentials(loaded: LoadedManifest, clock: VirtualClock): SessionCr
 const REFRESH_CASES = [
   { fault: 'throttle' as const, code: 'ERR_STS_THROTTLED', detail: 'Throttling (HTTP 400)' },
   // The SDK names a dropped connection TimeoutError (code ECONNRESET); the detail shows the name.
-  { fault: 'reset' as const, code: 'ERR_STS_UNREACHABLE', detail: 'SocketError' },
+  { fault: 'reset' as const, code: 'ERR_STS_UNREACHABLE', detail: 'ECONNRESET' },
 ];
 
 for (const c of REFRESH_CASES) {

@@ -181,7 +181,6 @@ t.test('the call: one signed POST, the credentials read back', async (t) => {
     res.end(ok());
   });
   const client = clientFor(sts.url);
-  t.teardown(() => client.close());
   const got = await client.assumeRole(PARAMS);
   t.equal(got.Credentials?.AccessKeyId, 'ASIAEXAMPLE000000001');
   t.equal(sts.seen.length, 1, 'one call');
@@ -276,7 +275,6 @@ t.test('failures: the STS code and status only, classified as the session owner 
       () => undefined,
       (e: unknown) => e,
     );
-    await client.close();
     t.ok(error instanceof StsQueryError, `${c.why}: an StsQueryError`);
     t.equal((error as StsQueryError).name, c.name, `${c.why}: named by the STS code`);
     t.notMatch(
@@ -305,7 +303,6 @@ t.test('no answer: refused connection and timeout are "unreachable", retryable',
     () => undefined,
     (e: unknown) => e,
   );
-  await refusedClient.close();
   t.same(classifyStsError(refused), { code: 'ERR_STS_UNREACHABLE', retryable: true, detail: 'ECONNREFUSED' });
 
   // The stand-in above never answers: the request timeout ends the call.
@@ -314,7 +311,6 @@ t.test('no answer: refused connection and timeout are "unreachable", retryable',
     () => undefined,
     (e: unknown) => e,
   );
-  await slow.close();
   t.same(classifyStsError(timedOut), {
     code: 'ERR_STS_UNREACHABLE',
     retryable: true,
@@ -330,5 +326,4 @@ t.test('no answer: refused connection and timeout are "unreachable", retryable',
   );
   abort.abort();
   t.equal(await pending, 'aborted');
-  await hung.close();
 });
