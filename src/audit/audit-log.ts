@@ -126,8 +126,9 @@ async function readTail(file: string): Promise<string> {
 export type AuditSync = 'batch' | 'each';
 
 export interface WriteOptions {
-  /** A record that gates nothing (a result): never waits for a sync of its own, in either mode; the
-   *  next sync takes it to disk. */
+  /** A record that gates nothing (a result): never waits for a sync of its own, in either mode, and
+   *  reaches the kernel with the next record's write or at the end of the event-loop turn; the next
+   *  sync takes it to disk. */
   readonly noSync?: boolean;
 }
 
@@ -272,7 +273,9 @@ export class AuditLog implements AuditSink {
     const text = this.#closeTornLine ? `\n${line}` : line;
     this.#closeTornLine = false;
     try {
-      this.#appender.write(text);
+      // A record that gates nothing shares the write(2) of the next one (or of the end of the turn).
+      if (opts?.noSync === true) this.#appender.writeLater(text);
+      else this.#appender.write(text);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -44,6 +44,9 @@ export class DurableAppender {
   #waiters: Waiter[] = [];
   #failed: unknown;
   #closed = false;
+  /** Lines queued by writeLater(), not yet handed to the kernel. */
+  #deferred = '';
+  #flushScheduled = false;
 
   private constructor(path: string, fd: number, opts: AppenderOptions) {
     this.path = path;
@@ -66,12 +69,45 @@ export class DurableAppender {
     return new DurableAppender(path, fd, opts);
   }
 
-  /** Hands `line` and a newline to the kernel in one write(2). Throws when the file has failed (a
-   *  write or a sync), is closed, or this write fails; the file is then failed for good. */
+  /** Hands `line` and a newline to the kernel in one write(2), after any deferred lines (in order).
+   *  Throws when the file has failed (a write or a sync), is closed, or this write fails; the file
+   *  is then failed for good. */
   write(line: string): void {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) throw new Error(`${this.path} is closed`);
-    const bytes = Buffer.from(`${line}\n`);
+    const text = `${this.#deferred}${line}\n`;
+    this.#deferred = '';
+    this.#put(text);
+  }
+
+  /** Queues a line that gates nothing (a result record): it goes out with the next write(), or at
+   *  the end of this event-loop turn, whichever comes first: one write(2) instead of two. A crash
+   *  before then loses it. A failing write fails the file (the next write() throws). */
+  writeLater(line: string): void {
+    if (this.#failed !== undefined) throw this.#failed;
+    if (this.#closed) throw new Error(`${this.path} is closed`);
+    this.#deferred += `${line}\n`;
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flushDeferred();
+    });
+  }
+
+  #flushDeferred(): void {
+    if (this.#deferred === '' || this.#failed !== undefined) return;
+    const text = this.#deferred;
+    this.#deferred = '';
+    try {
+      this.#put(text);
+    } catch {
+      // #put failed the file: the next write() throws, so the next request is refused.
+    }
+  }
+
+  #put(text: string): void {
+    const bytes = Buffer.from(text);
     try {
       // A regular file takes the whole buffer at once; loop anyway on a short write (a pipe, a FUSE file).
       for (let off = 0; off < bytes.length; ) off += writeSync(this.#fd, bytes, off);
@@ -85,6 +121,7 @@ export class DurableAppender {
 
   /** Resolves once every line written before this call is on disk; rejects once the file failed. */
   sync(): Promise<void> {
+    this.#flushDeferred();
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
     if (this.#synced >= this.#written) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -139,6 +176,7 @@ export class DurableAppender {
   /** Syncs what was written (when the file has not failed), then closes it. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#flushDeferred();
     this.#closed = true;
     try {
       if (this.#failed === undefined) await this.sync();

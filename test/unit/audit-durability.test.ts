@@ -113,6 +113,44 @@ t.test('appender: a failing sync fails its waiters and every later write', async
   await a.close();
 });
 
+t.test('appender: a deferred line goes out with the next write, or at the end of the turn', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log');
+  const sync = heldSync();
+  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  a.writeLater('result 1');
+  t.equal(readFileSync(file, 'utf8'), '', 'not yet in the file');
+  t.equal(sync.calls(), 0, 'and no sync for it');
+  a.write('decision 2');
+  t.equal(readFileSync(file, 'utf8'), 'result 1\ndecision 2\n', 'in order, with the next write');
+  t.equal(sync.calls(), 1, 'one write, one sync');
+  a.writeLater('result 2');
+  await new Promise((r) => setImmediate(r));
+  t.equal(readFileSync(file, 'utf8'), 'result 1\ndecision 2\nresult 2\n', 'or at the end of the turn');
+  a.writeLater('result 3');
+  const durable = a.sync();
+  t.match(readFileSync(file, 'utf8'), /result 3\n$/, 'sync() writes what is deferred first');
+  sync.release();
+  sync.release();
+  await durable;
+  a.writeLater('result 4');
+  const closing = a.close();
+  sync.release();
+  await closing;
+  t.match(await readFile(file, 'utf8'), /result 4\n$/, 'and so does close()');
+});
+
+t.test('appender: a deferred line that cannot be written fails the file for the next write', async (t) => {
+  const a = await DurableAppender.open('/dev/full');
+  a.writeLater('result');
+  await new Promise((r) => setImmediate(r));
+  t.equal(a.failed, true);
+  t.throws(() => a.write('decision'), { code: 'ENOSPC' }, 'the next request fails closed');
+  t.throws(() => a.writeLater('result'), { code: 'ENOSPC' });
+  await a.close();
+});
+
 t.test('appender: a failing write throws at once (ENOSPC), and the file stays failed', async (t) => {
   const a = await DurableAppender.open('/dev/full');
   t.throws(() => a.write('x'), { code: 'ENOSPC' });
