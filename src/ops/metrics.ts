@@ -63,11 +63,22 @@ export function createMetrics(version: string, sessionExpiries?: SessionExpiries
     registers: [registry],
   });
   build.set({ version, node: process.versions.node }, 1);
+  // The labelled series of each label set, looked up once: prom-client hashes the labels on every
+  // inc/observe otherwise. Bounded: every label value comes from a closed set (see above).
+  const requestSeries = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
   return {
     registry,
     observeRequest(labels, seconds) {
-      requests.inc(labels);
-      duration.observe({ listener: labels.listener, decision: labels.decision }, seconds);
+      const key = `${labels.listener} ${labels.service} ${labels.decision} ${labels.reason}`;
+      let series = requestSeries.get(key);
+      if (series === undefined) {
+        const counter = requests.labels(labels);
+        const histogram = duration.labels({ listener: labels.listener, decision: labels.decision });
+        series = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+        requestSeries.set(key, series);
+      }
+      series.count();
+      series.observe(seconds);
     },
     upstreamError: (service) => upstreamErrors.inc({ service }),
     setUsesRemaining: (grant, remaining) => uses.set({ grant }, remaining),

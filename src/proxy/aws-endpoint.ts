@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
 import { authorizeAws } from '../authorize/authorize.ts';
 import { awsBodyNeeded, classifyAws, detectAwsService, protocolOfService } from '../classify/aws.ts';
 import type { AwsIntent } from '../classify/types.ts';
@@ -93,6 +94,26 @@ function mapBuildError(error: unknown): { reason: Reason; message: string } {
   };
 }
 
+/** A Writable that keeps what it is given (an answer Errand must read whole before relaying). */
+function collect(chunks: Buffer[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      callback();
+    },
+  });
+}
+
+/** The agent's response, counting the body bytes written into it. */
+function countWrites(res: ServerResponse, count: (n: number) => void): Writable {
+  const write = res.write;
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    count((chunk as { length: number }).length);
+    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as ServerResponse['write'];
+  return res;
+}
+
 /** Multipart: an upload started through a grant may take its parts without another use (E8);
  *  Complete and Abort end it. */
 function trackUpload(
@@ -124,7 +145,19 @@ export interface AwsEntry {
 
 export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) {
   const listener: Listener = entry?.listener ?? 'aws';
-  const baseRecord = () => auditBase(ctx, listener);
+  // Built once: the manifest, and so these fields, do not change while the sidecar runs.
+  const base = auditBase(ctx, listener);
+  // The signing identity per grant set (a handful: one per grant, or one for the task session).
+  const identities = new Map<string, ReturnType<typeof stsIdentity>>();
+  const identityOf = (grantIds: readonly string[]) => {
+    const key = grantIds.join('\n');
+    let identity = identities.get(key);
+    if (identity === undefined && !identities.has(key)) {
+      identity = stsIdentity(ctx, grantIds);
+      identities.set(key, identity);
+    }
+    return identity;
+  };
 
   const record = (
     id: string,
@@ -138,11 +171,12 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
       (performance.now() - started) / 1000,
     );
     for (const g of o.grantIds ?? []) {
+      // An unlimited grant's gauge is set once at start (-1) and never moves.
       const left = ctx.ledger.remaining(g);
-      ctx.metrics.setUsesRemaining(g, left === 'unlimited' ? -1 : left);
+      if (left !== 'unlimited') ctx.metrics.setUsesRemaining(g, left);
     }
     return ctx.audit.write({
-      ...baseRecord(),
+      ...base,
       event: 'egress_decision',
       request_id: id,
       decision: o.decision,
@@ -160,7 +194,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
             resources: o.intent.needs.map((n) => `${n.action} ${n.resource}`),
           }
         : undefined,
-      sts: o.decision === 'allow' ? stsIdentity(ctx, o.grantIds ?? []) : undefined,
+      sts: o.decision === 'allow' ? identityOf(o.grantIds ?? []) : undefined,
       upstream: o.upstream ?? { contacted: false },
       duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
     });
@@ -279,7 +313,8 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
       return denyWith({ decision: 'deny', reason: decision.reason, message: decision.message, intent });
     }
 
-    // 7. The use and the decision are on disk before anything leaves (fail closed).
+    // 7. The decision is written, and a counted use synced, before anything leaves (fail closed;
+    //    docs/decisions/0003-audit-durability.md).
     try {
       await Promise.all([
         ctx.ledger.persist(decision.taken, id),
@@ -341,41 +376,64 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     let status: number | undefined;
     let upstreamRequestId: string | undefined;
     let bytesOut = 0;
+    // Answers Errand must see whole (errors to redact, CreateMultipartUpload to track) are collected;
+    // anything else streams straight into the agent's response.
+    let held: Buffer[] | undefined;
+    let heldHeaders: Record<string, string | string[]> = {};
     try {
-      const upstream = await ctx.upstream.request(upstreamReq);
-      status = upstream.statusCode;
-      upstreamRequestId =
-        String(upstream.headers['x-amz-request-id'] ?? upstream.headers['x-amzn-requestid'] ?? '') ||
-        undefined;
-      // K3/L2: an endpoint echoing what Errand signed (key id, session token) is scrubbed like an HTTP grant's.
-      const headers = agentResponseHeaders(upstream.headers, ctx.credentials.secrets());
-      if (status >= 300 || intent.operation === 'CreateMultipartUpload') {
-        const buf = Buffer.from(await upstream.body.arrayBuffer());
+      await ctx.upstream.stream(upstreamReq, (answer) => {
+        status = answer.statusCode;
+        const rid = answer.headers['x-amz-request-id'] ?? answer.headers['x-amzn-requestid'];
+        upstreamRequestId = rid === undefined || rid === '' ? undefined : String(rid);
+        // K3/L2: an endpoint echoing what Errand signed (key id, session token) is scrubbed like an HTTP grant's.
+        const headers = agentResponseHeaders(answer.headers, ctx.credentials.secrets());
+        if (status >= 300 || intent.operation === 'CreateMultipartUpload') {
+          held = [];
+          heldHeaders = headers;
+          return collect(held);
+        }
+        res.writeHead(status, headers);
+        return countWrites(res, (n) => {
+          bytesOut += n;
+        });
+      });
+      if (held !== undefined && status !== undefined) {
+        const buf = Buffer.concat(held);
         const text =
           status >= 300 && buf.length <= LIMITS.maxUpstreamErrorBodyBytes
             ? redactText(buf.toString('utf8'), ctx.credentials.secrets())
             : undefined;
         trackUpload(ctx.uploads, intent, decision.grantIds, status, buf);
         const outBody = status >= 300 ? Buffer.from(text ?? '') : buf;
-        headers['content-length'] = String(outBody.length);
-        delete headers['content-encoding'];
-        res.writeHead(status, headers);
+        heldHeaders['content-length'] = String(outBody.length);
+        delete heldHeaders['content-encoding'];
+        res.writeHead(status, heldHeaders);
         res.end(head ? undefined : outBody);
         bytesOut = outBody.length;
-      } else {
-        res.writeHead(status, headers);
-        upstream.body.on('data', (c: Buffer) => {
-          bytesOut += c.length;
-        });
-        await new Promise<void>((resolve, reject) => {
-          upstream.body.pipe(res);
-          upstream.body.on('error', reject);
-          res.on('finish', resolve);
-          res.on('close', resolve);
-        });
+      } else if (status !== undefined) {
         trackUpload(ctx.uploads, intent, decision.grantIds, status, undefined);
       }
     } catch (error) {
+      // The agent closed its connection mid-answer: undici stops reading the upstream answer and
+      // aborts it. Nothing failed upstream: the result records what was relayed, as before.
+      if ((error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && res.destroyed) {
+        recordResult({
+          event: 'egress_result',
+          request_id: id,
+          decision: 'allow',
+          reason: 'allowed',
+          grant_ids: decision.grantIds,
+          upstream: {
+            contacted: true,
+            status,
+            request_id: upstreamRequestId,
+            bytes_out: bytesOut,
+            agent_closed: true,
+          },
+          duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+        });
+        return;
+      }
       const bodyFault = error instanceof ErrandError ? mapBuildError(error) : undefined;
       const timedOut =
         /Timeout/i.test((error as Error).name ?? '') ||

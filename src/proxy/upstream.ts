@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { LIMITS } from './limits.ts';
 
@@ -22,16 +22,33 @@ export interface UpstreamResponse {
   readonly body: Readable & { text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer> };
 }
 
+/** The status and headers of an answer, before its body. */
+export interface UpstreamHead {
+  readonly statusCode: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
 export interface Upstream {
   request(req: UpstreamRequest): Promise<UpstreamResponse>;
+  /** Sends `req` and writes the answer's body into the Writable `onHead` returns for its head (no
+   *  Readable in between: undici's stream API). Resolves when that Writable finished; rejects on a
+   *  connection, timeout or body error (the Writable is destroyed then). */
+  stream(req: UpstreamRequest, onHead: (head: UpstreamHead) => Writable): Promise<void>;
   close(): Promise<void>;
 }
 
-export function createUpstream(opts: { ca?: string | Buffer; connections?: number } = {}): Upstream {
+export function createUpstream(
+  opts: {
+    ca?: string | Buffer;
+    connections?: number;
+    /** Connect, first-byte and between-bytes bounds (default LIMITS; tests shorten them). */
+    timeoutMs?: { connect: number; headers: number; body: number };
+  } = {},
+): Upstream {
   const agent = new Agent({
-    connectTimeout: LIMITS.upstreamConnectTimeoutMs,
-    headersTimeout: LIMITS.upstreamHeadersTimeoutMs,
-    bodyTimeout: LIMITS.upstreamBodyTimeoutMs,
+    connectTimeout: opts.timeoutMs?.connect ?? LIMITS.upstreamConnectTimeoutMs,
+    headersTimeout: opts.timeoutMs?.headers ?? LIMITS.upstreamHeadersTimeoutMs,
+    bodyTimeout: opts.timeoutMs?.body ?? LIMITS.upstreamBodyTimeoutMs,
     connections: opts.connections ?? 64,
     keepAliveTimeout: 4_000,
     connect: opts.ca ? { ca: opts.ca, rejectUnauthorized: true } : { rejectUnauthorized: true },
@@ -47,6 +64,19 @@ export function createUpstream(opts: { ca?: string | Buffer; connections?: numbe
         signal: req.signal,
       });
       return res as unknown as UpstreamResponse;
+    },
+    async stream(req, onHead) {
+      await agent.stream(
+        {
+          origin: req.origin,
+          path: req.path,
+          method: req.method as Dispatcher.HttpMethod,
+          headers: req.headers,
+          body: req.body ?? null,
+          signal: req.signal,
+        },
+        ({ statusCode, headers }) => onHead({ statusCode, headers }),
+      );
     },
     close: () => agent.close(),
   };

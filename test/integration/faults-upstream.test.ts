@@ -7,10 +7,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { Agent, type Dispatcher, request } from 'undici';
+import { request } from 'undici';
 import { createAwsEndpointHandler } from '../../src/proxy/aws-endpoint.ts';
 import { listen } from '../../src/proxy/listen.ts';
-import type { Upstream, UpstreamResponse } from '../../src/proxy/upstream.ts';
+import { createUpstream } from '../../src/proxy/upstream.ts';
 import { AGENT_AUTH } from '../helpers/adversarial.ts';
 import { awsGrant, manifestWith } from '../helpers/manifests.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -142,18 +142,7 @@ t.test(
 /** The endpoint handler of `sc` behind its own listener, with an upstream whose timeouts are short
  *  (LIMITS has 60 s; the mapping of an undici timeout to the agent's answer is what is tested). */
 async function withShortTimeouts(t: Test, sc: TestSidecar, ms: number): Promise<string> {
-  const agent = new Agent({ headersTimeout: ms, bodyTimeout: ms, connectTimeout: ms });
-  const upstream: Upstream = {
-    request: async (req) =>
-      (await agent.request({
-        origin: req.origin,
-        path: req.path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: req.headers,
-        body: req.body,
-      })) as unknown as UpstreamResponse,
-    close: () => agent.close(),
-  };
+  const upstream = createUpstream({ timeoutMs: { connect: ms, headers: ms, body: ms } });
   const ctx = { ...sc.sidecar.context, upstream };
   const server = await listen(createAwsEndpointHandler(ctx), {
     host: '127.0.0.1',
@@ -167,7 +156,7 @@ async function withShortTimeouts(t: Test, sc: TestSidecar, ms: number): Promise<
   t.teardown(async () => {
     server.server.closeAllConnections();
     await server.close();
-    await agent.close();
+    await upstream.close();
   });
   return `http://127.0.0.1:${server.port}`;
 }
