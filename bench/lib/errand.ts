@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,28 +93,40 @@ export async function signBenchManifest(dir: string, yaml: string, node: string)
   return { jwsFile, trustKeyFile };
 }
 
-/** Which Errand a scenario runs, and the sentence its results say about it. */
+/** Which Errand a scenario runs, its extra environment, and the sentence its results say about it. */
 export interface ErrandEntry {
   readonly entry: string;
+  readonly env: Readonly<Record<string, string>>;
   readonly note: string;
 }
 
-/** The bundle as the image runs it (dist/errand.mjs), built now from this checkout so it is never
- *  stale; the sources (bin/errand.js) when BENCH_ERRAND=sources or when the build fails. */
-export async function errandEntry(env: NodeJS.ProcessEnv = process.env): Promise<ErrandEntry> {
+/** The bundle as the image runs it: dist/errand.mjs built now from this checkout (never stale),
+ *  with a compile cache warmed by `node` as the image warms its own (deploy/Dockerfile). The sources
+ *  (bin/errand.js) when BENCH_ERRAND=sources or when the build fails. */
+export async function errandEntry(node: string, env: NodeJS.ProcessEnv = process.env): Promise<ErrandEntry> {
   if (env['BENCH_ERRAND'] === 'sources') {
-    return { entry: ERRAND_BIN, note: 'measured: the sources, bin/errand.js (BENCH_ERRAND=sources)' };
+    return {
+      entry: ERRAND_BIN,
+      env: {},
+      note: 'measured: the sources, bin/errand.js (BENCH_ERRAND=sources)',
+    };
   }
   try {
     const { buildBundle } = await import('../../scripts/build.ts');
-    const built = await buildBundle(join(REPO, 'dist'));
+    const dist = join(REPO, 'dist');
+    const built = await buildBundle(dist);
+    const cache = join(REPO, '.cache', 'bench-compile-cache');
+    await rm(cache, { recursive: true, force: true });
+    await execFileP(node, [join(REPO, 'scripts', 'warm-compile-cache.mjs'), dist, cache]);
     return {
       entry: built.file,
-      note: 'measured: the bundle dist/errand.mjs as the image runs it, built from this checkout for the run',
+      env: { NODE_COMPILE_CACHE: cache },
+      note: 'measured: the bundle dist/errand.mjs with its warmed compile cache, as the image runs it, built from this checkout for the run',
     };
   } catch (error) {
     return {
       entry: ERRAND_BIN,
+      env: {},
       note: `measured: the sources, bin/errand.js (the bundle could not be built: ${(error as Error).message.split('\n')[0]})`,
     };
   }
@@ -124,6 +136,8 @@ export interface ErrandOptions {
   readonly node: string;
   /** The script node runs: bin/errand.js (default) or the bundle (see errandEntry). */
   readonly entry?: string;
+  /** More environment for Errand's process (errandEntry's compile cache). */
+  readonly entryEnv?: Readonly<Record<string, string>>;
   readonly cpu: number;
   readonly dir: string;
   readonly manifest: SignedManifest;
@@ -199,7 +213,7 @@ export async function startErrand(children: Children, o: ErrandOptions): Promise
       ...(proxyPort ? ['--proxy-listen', `127.0.0.1:${proxyPort}`, '--ca-dir', caDir] : []),
     ],
     {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...o.awsEnv },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...o.entryEnv, ...o.awsEnv },
       stdoutFile: join(o.dir, `${name}-stdout.log`),
       probe: () => isReady(opsPort),
       timeoutMs: o.timeoutMs ?? 20_000,

@@ -33,7 +33,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     benchManifest(new Date(Date.now() + 2 * 3600_000), []),
     node,
   );
-  const { entry, note } = await errandEntry();
+  const { entry, env: entryEnv, note } = await errandEntry(node);
   const idle = new RoundTable(['errand']);
   const env = standInEnv(
     `http://127.0.0.1:${sts.ready['port'] as number}`,
@@ -44,6 +44,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     const e = await startErrand(children, {
       node,
       entry,
+      entryEnv,
       cpu: SUBJECT_CPU,
       dir: ctx.dir,
       manifest,
@@ -58,6 +59,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
   const e = await startErrand(children, {
     node,
     entry,
+    entryEnv,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
     manifest,

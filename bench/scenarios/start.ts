@@ -53,7 +53,7 @@ export async function runStart(ctx: BenchContext): Promise<ScenarioResult> {
     note =
       'the AWS emulator is not installed (bash scripts/setup.sh): AssumeRole went to the bench STS stand-in only';
   }
-  const errand = await errandEntry();
+  const errand = await errandEntry(node);
   const subjects = ['node -e 0', 'errand (STS stand-in)', ...(moto ? ['errand (emulator STS)'] : [])];
   const table = new RoundTable(subjects);
   try {
@@ -68,6 +68,7 @@ export async function runStart(ctx: BenchContext): Promise<ScenarioResult> {
         const e = await startErrand(children, {
           node,
           entry: errand.entry,
+          entryEnv: errand.env,
           cpu: SUBJECT_CPU,
           dir: ctx.dir,
           manifest: useMoto ? moto!.manifest : standInManifest,

@@ -18,6 +18,7 @@ import { inMinutes } from '../helpers/sidecar.ts';
 // node_modules is found from the bundle's directory, as /app/node_modules is in the image.
 
 const REPO = join(import.meta.dirname, '..', '..');
+const WARM = join(REPO, 'scripts', 'warm-compile-cache.mjs');
 
 const manifestYaml = (roleArn: string) => `apiVersion: errand.dev/v1
 kind: TaskManifest
@@ -39,12 +40,14 @@ let moto: Moto;
 let dir: string;
 let outdir: string;
 let bundle: string;
+let cache: string;
 t.before(async () => {
   await mkdir(join(REPO, '.cache'), { recursive: true });
   outdir = await mkdtemp(join(REPO, '.cache', 'bundle-test-'));
   dir = await mkdtemp(join(tmpdir(), 'errand-bundle-'));
   const [built, started] = await Promise.all([buildBundle(outdir), startMoto()]);
   bundle = built.file;
+  cache = join(outdir, 'compile-cache');
   moto = started;
 });
 t.teardown(async () => {
@@ -85,6 +88,14 @@ t.test('the build writes an ESM entry, its chunks and linked source maps, no Typ
       `${file}: no TypeScript source is left to load`,
     );
   }
+  // The compile cache, warmed as the image warms it, and used by the run below.
+  const usage = await runProcess(process.execPath, [WARM]);
+  t.equal(usage.code, 2, 'the warm script refuses to run without its two directories');
+  t.match(usage.stderr, /usage: node scripts\/warm-compile-cache\.mjs <dist dir> <cache dir>/);
+  const warm = await runProcess(process.execPath, [WARM, outdir, cache]);
+  t.equal(warm.code, 0, describeRun('warm-compile-cache', warm));
+  t.match(warm.stdout, new RegExp(`: ${chunks.length} chunks\\n$`), 'every chunk was compiled');
+  t.ok((await readdir(cache, { recursive: true })).length > chunks.length, 'the cache holds their code');
   const map = JSON.parse(await readFile(`${bundle}.map`, 'utf8')) as { sources: string[] };
   t.ok(
     map.sources.some((s) => s.endsWith('bin/errand.js')),
@@ -128,7 +139,10 @@ t.test('errand run from the bundle: ready, one granted GET, one refusal, SIGTERM
       '--state-dir',
       state,
     ],
-    { env: { PATH: process.env['PATH'] ?? '', ...moto.env() }, stdio: ['ignore', 'ignore', 'pipe'] },
+    {
+      env: { PATH: process.env['PATH'] ?? '', NODE_COMPILE_CACHE: cache, ...moto.env() },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
   );
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
