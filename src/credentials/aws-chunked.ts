@@ -22,10 +22,12 @@ import { ErrandError } from '../errors.ts';
 
 /** sha256 of the empty string, hex: the "hash of the chunk headers" in every chunk string-to-sign. */
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-/** The chunk size Errand writes. S3 takes fixed or variable chunks of at least 8 KiB (64 KiB
- *  recommended) but the last (sigv4-streaming); 1 MiB makes the per-chunk cost (a size line, and
- *  when signing an HMAC and a held chunk) small beside the data, at 1 MiB held per signed upload. */
-export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/** The encoder's default chunk size, the one AWS SDKs write: AWS recommends at least 64 KiB. */
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+/** The chunk size of the body Errand sends upstream. S3 takes fixed or variable chunks of at least
+ *  8 KiB but the last (sigv4-streaming); 1 MiB makes the per-chunk cost (a size line, and when
+ *  signing an HMAC and a held chunk) small beside the data, at 1 MiB held per signed upload. */
+export const UPSTREAM_CHUNK_SIZE = 1024 * 1024;
 export const MIN_CHUNK_SIZE = 8 * 1024;
 /** Longest framing line accepted: a signed size line is at most 16 + 17 + 64 characters. */
 export const MAX_LINE_BYTES = 256;

@@ -8,8 +8,8 @@ import {
   awsChunkedEncodedLength,
   createAwsChunkedDecoder,
   createAwsChunkedEncoder,
-  DEFAULT_CHUNK_SIZE,
   parseAwsChunkedHeaders,
+  UPSTREAM_CHUNK_SIZE,
 } from '../credentials/aws-chunked.ts';
 import {
   awsEncodePathSegment,
@@ -102,7 +102,7 @@ function transformBody(source: AsyncIterable<Uint8Array>, stages: BodyStages): R
   const body = new Transform({
     // Up to a chunk of Errand's framing may wait for the upstream, as Readable.from's 16 pieces of
     // 64 KiB did: fewer pauses of the agent's socket while the upstream write catches up.
-    readableHighWaterMark: DEFAULT_CHUNK_SIZE,
+    readableHighWaterMark: UPSTREAM_CHUNK_SIZE,
     transform(chunk: Buffer, _encoding, callback) {
       try {
         total += chunk.length;
@@ -214,7 +214,12 @@ export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
     headers['x-amz-decoded-content-length'] = String(decodedLength);
     if (trailerNames.length > 0) headers['x-amz-trailer'] = trailerNames.join(',');
     else delete headers['x-amz-trailer'];
-    contentLength = awsChunkedEncodedLength({ decodedLength, signed: plan.signedChunks, trailerNames });
+    contentLength = awsChunkedEncodedLength({
+      decodedLength,
+      chunkSize: UPSTREAM_CHUNK_SIZE,
+      signed: plan.signedChunks,
+      trailerNames,
+    });
     makeBody = (signing) => {
       const decoder = agent
         ? createAwsChunkedDecoder({
@@ -225,6 +230,7 @@ export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
         : undefined;
       const encoder = createAwsChunkedEncoder({
         decodedLength,
+        chunkSize: UPSTREAM_CHUNK_SIZE,
         trailerNames,
         ...(plan.signedChunks && signing ? { signing } : {}),
         ...(decoder ? { trailers: () => decoder.trailers() } : {}),

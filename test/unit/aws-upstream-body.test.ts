@@ -5,10 +5,10 @@ import type { ClassifiedAwsIntent } from '../../src/classify/types.ts';
 import {
   type AwsChunkedTrailer,
   createAwsChunkedEncoder,
-  DEFAULT_CHUNK_SIZE,
   decodeAwsChunked,
   signChunk,
   signTrailer,
+  UPSTREAM_CHUNK_SIZE,
 } from '../../src/credentials/aws-chunked.ts';
 import { deriveSigningKey } from '../../src/credentials/sign-aws.ts';
 import { buildAwsUpstreamRequest } from '../../src/proxy/aws-upstream-request.ts';
@@ -84,7 +84,7 @@ const failureOf = async (body: unknown): Promise<unknown> => {
 };
 
 t.test('re-signed chunks: 1 MiB chunks, exact lengths, a signature chain from the seed', async (t) => {
-  const data = dataOf(2 * DEFAULT_CHUNK_SIZE + 12345);
+  const data = dataOf(2 * UPSTREAM_CHUNK_SIZE + 12345);
   const sent = buildAwsUpstreamRequest({
     request: requestWith({
       'content-length': String(data.length),
@@ -104,7 +104,7 @@ t.test('re-signed chunks: 1 MiB chunks, exact lengths, a signature chain from th
   const sizes = [...wire.toString('latin1').matchAll(/(?:^|\r\n)([0-9a-f]+);chunk-signature=/g)].map((m) =>
     Number.parseInt(m[1]!, 16),
   );
-  t.same(sizes, [DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE, 12345, 0], 'two 1 MiB chunks, the rest, the end');
+  t.same(sizes, [UPSTREAM_CHUNK_SIZE, UPSTREAM_CHUNK_SIZE, 12345, 0], 'two 1 MiB chunks, the rest, the end');
 
   const decoded = await drain(
     decodeAwsChunked([wire], {
@@ -132,7 +132,7 @@ t.test('re-signed chunks: 1 MiB chunks, exact lengths, a signature chain from th
 });
 
 t.test('trailer pass-through: decoded and framed again with the declared checksum', async (t) => {
-  const data = dataOf(DEFAULT_CHUNK_SIZE + 70_000);
+  const data = dataOf(UPSTREAM_CHUNK_SIZE + 70_000);
   const framed = agentFramed(data, 65_536, [CRC]);
   const sent = buildAwsUpstreamRequest({
     request: requestWith({
