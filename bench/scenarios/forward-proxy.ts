@@ -9,6 +9,7 @@ import { type BenchContext, LOAD_CPU, roundOrder, SUBJECT_CPU } from '../lib/con
 import {
   AGENT_GET_HEADERS,
   benchManifest,
+  errandEntry,
   SMALL_PATH,
   signBenchManifest,
   standInEnv,
@@ -61,7 +62,10 @@ export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult
     benchManifest(new Date(Date.now() + 2 * 3600_000), [], undefined, smallUrl),
     node,
   );
+  const bundle = await errandEntry(node);
   const errand = await startErrand(children, {
+    entry: bundle.entry,
+    entryEnv: bundle.env,
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
@@ -204,6 +208,7 @@ export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult
     id: 'forward-proxy',
     title: 'Small GET through the forward proxy and through CONNECT + TLS interception',
     status: 'measured',
+    note: bundle.note,
     method:
       'Plain http through HTTP_PROXY: absolute-form GET of the 1 KiB object, wrk (1 thread, ' +
       `${CONNECTIONS} connections), Errand authorizing it by an HTTP grant (unsafeAllowPlainHttp, ` +

@@ -7,6 +7,7 @@ import {
   AGENT_GET_HEADERS,
   benchManifest,
   bigPath,
+  errandEntry,
   type RunningErrand,
   signBenchManifest,
   standInEnv,
@@ -66,7 +67,10 @@ export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResul
     benchManifest(new Date(Date.now() + 2 * 3600_000), [WARM_UP_BYTES, ...tier.transferBytes]),
     node,
   );
+  const bundle = await errandEntry(node);
   const errandTls = await startErrand(children, {
+    entry: bundle.entry,
+    entryEnv: bundle.env,
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
@@ -76,6 +80,8 @@ export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResul
     name: 'errand-tls',
   });
   const errandHttp = await startErrand(children, {
+    entry: bundle.entry,
+    entryEnv: bundle.env,
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
@@ -184,6 +190,7 @@ export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResul
       id: 'large-transfer',
       title: 'Large S3 PUT and GET: pass-through payload modes and chunk re-signing',
       status: 'measured',
+      note: bundle.note,
       method:
         `One ${size} object per transfer, generated as it is sent; PUTs in the payload modes an SDK uses ` +
         '(client hash: x-amz-content-sha256 = the body hash; unsigned: UNSIGNED-PAYLOAD; trailer: ' +

@@ -6,6 +6,7 @@ import { type BenchContext, LOAD_CPU, roundOrder, SUBJECT_CPU } from '../lib/con
 import {
   AGENT_GET_HEADERS,
   benchManifest,
+  errandEntry,
   SMALL_PATH,
   signBenchManifest,
   standInEnv,
@@ -103,7 +104,10 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
     benchManifest(new Date(Date.now() + 2 * 3600_000), []),
     node,
   );
+  const bundle = await errandEntry(node);
   const errand = await startErrand(children, {
+    entry: bundle.entry,
+    entryEnv: bundle.env,
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
@@ -114,6 +118,8 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
   // costs nothing; the difference to Errand is what durability costs on this machine's disk.
   const errandTmpfs = tmpfs
     ? await startErrand(children, {
+        entry: bundle.entry,
+        entryEnv: bundle.env,
         node,
         cpu: SUBJECT_CPU,
         dir: ctx.dir,
@@ -271,7 +277,7 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
     id: SMALL_GET_ID,
     title: TITLE,
     status: 'measured',
-    ...(tinyproxy ? {} : { note: 'tinyproxy is not installed: run scripts/setup-bench.sh' }),
+    note: tinyproxy ? bundle.note : `${bundle.note}; tinyproxy is not installed: run scripts/setup-bench.sh`,
     method:
       `GET ${SMALL_PATH} (1 KiB) with the headers an AWS SDK sends. Subjects: direct to the upstream; ` +
       'an L4 TCP splice; http-proxy (keep-alive agent); a minimal undici stream forwarder; tinyproxy ' +

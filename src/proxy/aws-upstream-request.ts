@@ -187,6 +187,11 @@ export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
     if (bufferedBody) {
       contentLength = bufferedBody.length;
       makeBody = () => bufferedBody;
+    } else if (!hasBody) {
+      // A GET or HEAD (the SDK still declares the empty hash), or an empty PUT: nothing to stream,
+      // so no Transform; an explicit `Content-Length: 0` is kept.
+      if (declaredLength !== undefined) contentLength = 0;
+      makeBody = () => undefined;
     } else {
       contentLength = declaredLength === undefined ? undefined : Number(declaredLength);
       makeBody = () => stream();

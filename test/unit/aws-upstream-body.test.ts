@@ -379,3 +379,27 @@ t.test('the encoder signs the trailer after the final chunk, chained', async (t)
       `x-amz-trailer-signature:${signTrailer(signing, final, [CRC])}\r\n\r\n`,
   );
 });
+
+t.test('a request without a body gets no upstream body stream (GET, empty PUT)', async (t) => {
+  const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+  const rows = [
+    { name: 'GET without Content-Length', method: 'GET', headers: {}, length: undefined },
+    { name: 'PUT with Content-Length: 0', method: 'PUT', headers: { 'content-length': '0' }, length: '0' },
+  ];
+  for (const row of rows) {
+    const agentBody = new PassThrough();
+    const built = buildAwsUpstreamRequest({
+      request: { ...requestWith({ 'x-amz-content-sha256': EMPTY, ...row.headers }), method: row.method },
+      intent: INTENT,
+      origin: HTTPS,
+      credentials: TEST_CREDENTIALS,
+      body: agentBody,
+      bodyBuffered: false,
+      now: NOW,
+    });
+    t.equal(built.body, undefined, `${row.name}: nothing is streamed`);
+    t.equal(built.headers['content-length'], row.length, `${row.name}: the declared length`);
+    t.equal(built.headers['x-amz-content-sha256'], EMPTY, `${row.name}: signed as the empty payload`);
+    t.equal(agentBody.readableFlowing, null, `${row.name}: the agent's stream is not read`);
+  }
+});
