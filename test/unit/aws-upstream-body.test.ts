@@ -382,8 +382,8 @@ t.test('the encoder signs the trailer after the final chunk, chained', async (t)
 
 t.test('a request without a body gets no upstream body stream (GET, empty PUT)', async (t) => {
   const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-  const rows = [
-    { name: 'GET without Content-Length', method: 'GET', headers: {}, length: undefined },
+  const rows: { name: string; method: string; headers: Record<string, string>; length?: string }[] = [
+    { name: 'GET without Content-Length', method: 'GET', headers: {} },
     { name: 'PUT with Content-Length: 0', method: 'PUT', headers: { 'content-length': '0' }, length: '0' },
   ];
   for (const row of rows) {
