@@ -770,6 +770,28 @@ t.test('refusals: the render fails with a message that names the fix', async (t)
   t.equal(pod.metadata.annotations?.['eks.amazonaws.com/skip-containers'], 'agent,fetch,errand');
 });
 
+t.test('audit settings: batch sync and stdout echo by default, each and off on request', async (t) => {
+  const [defaults, strict, bad] = await Promise.all([
+    runHelm(base([])),
+    runHelm(base(['--set', 'errand.audit.sync=each', '--set', 'errand.audit.echo=false'])),
+    runHelm(base(['--set', 'errand.audit.sync=never'])),
+  ]);
+  t.equal(defaults.code, 0, defaults.stderr);
+  const argsOf = (r: HelmResult) =>
+    (errandOf(jobOf(parseDocs(r.stdout)).spec.template.spec) as { args: string[] }).args;
+  t.notOk(
+    argsOf(defaults).some((a) => a.startsWith('--audit-')),
+    "the defaults are Errand's own (--audit-sync batch, --audit-echo on)",
+  );
+  t.equal(strict.code, 0, strict.stderr);
+  t.same(
+    argsOf(strict).filter((a) => a.startsWith('--audit-')),
+    ['--audit-sync=each', '--audit-echo=off'],
+  );
+  t.not(bad.code, 0, 'an unknown sync mode fails the render');
+  t.match(bad.stderr, /audit\.sync|sync/);
+});
+
 t.test('identity modes: Pod Identity and none', async (t) => {
   const [pi, none] = await Promise.all([
     runHelm(base(['--set', 'errand.identity.mode=podIdentity'])),

@@ -84,6 +84,12 @@ args:
   - --secrets-dir={{ $c.secretsDir }}
   {{- end }}
   - --log-level={{ $v.logLevel }}
+  {{- if ne $v.audit.sync "batch" }}
+  - --audit-sync={{ $v.audit.sync }}
+  {{- end }}
+  {{- if not $v.audit.echo }}
+  - --audit-echo=off
+  {{- end }}
 env:
   - name: AWS_REGION
     value: {{ $v.region | quote }}
