@@ -544,7 +544,28 @@ t.test('property: any S3 key encodes to a path that is signed and sent byte for 
 });
 
 t.test('amzDateOf: ISO 8601 basic, UTC, whole seconds', async (t) => {
-  t.equal(amzDateOf(new Date('2026-11-29T20:05:00.999Z')), '20261129T200500Z');
+  const rows: [string, string][] = [
+    ['2026-11-29T20:05:00.999Z', '20261129T200500Z'],
+    ['2026-01-02T03:04:05.000Z', '20260102T030405Z'],
+    ['1999-12-31T23:59:59.500Z', '19991231T235959Z'],
+    // Outside four-digit years: toISOString's own form, digits only.
+    ['0999-01-01T00:00:00.000Z', '09990101T000000Z'],
+    ['+010000-01-01T00:00:00.000Z', '+0100000101T000000Z'],
+  ];
+  for (const [iso, expected] of rows) t.equal(amzDateOf(new Date(iso)), expected, iso);
+  // The same text as the ISO form with its separators and milliseconds removed, for any instant.
+  fc.assert(
+    fc.property(fc.date({ min: new Date(-1e14), max: new Date(1e14), noInvalidDate: true }), (d) => {
+      return (
+        amzDateOf(d) ===
+        d
+          .toISOString()
+          .replace(/[-:]/g, '')
+          .replace(/\.\d{3}/, '')
+      );
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 t.test('the signing-key cache: one key per (date, region, service), wiped to zeros', async (t) => {
