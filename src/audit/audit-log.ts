@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { ErrandError } from '../errors.ts';
 import { type Datasync, DurableAppender } from './durable-appender.ts';
@@ -50,7 +50,8 @@ export function needsCap(value: unknown, depth = 0): boolean {
 export const genesisHash = (manifestSha256: string): string =>
   createHash('sha256').update(`errand-audit-genesis:${manifestSha256}`).digest('hex');
 
-export const lineHash = (line: string): string => createHash('sha256').update(line).digest('hex');
+/** SHA-256 of a line, hex: one-shot (crypto.hash), no Hash object per record. */
+export const lineHash = (line: string): string => hash('sha256', line, 'hex');
 
 /** A line that is a whole audit record (what a torn write never is, but for its last byte). */
 export function parseRecord(line: string): { seq: number; prev: string; [k: string]: unknown } | undefined {
