@@ -142,10 +142,20 @@ function matchOperation(
   for (const op of s3().operations.values()) {
     if (op.method !== method || shapeOf(op) !== shape || UNSUPPORTED[op.name] !== undefined) continue;
     if (!op.queryLiterals.every(([k, v]) => query.get(k) === v)) continue;
-    const requiredQuery = [...op.query].filter(([, r]) => r).map(([k]) => k);
-    const requiredHeaders = [...op.headers].filter(([, r]) => r).map(([k]) => k);
-    if (!requiredQuery.every((k) => query.has(k)) || !requiredHeaders.every((h) => headers.has(h))) continue;
-    const score = op.queryLiterals.length + requiredQuery.length + requiredHeaders.length;
+    // Every required member present; counted without building arrays (this runs per request).
+    let score = op.queryLiterals.length;
+    let missing = false;
+    for (const [k, required] of op.query) {
+      if (!required) continue;
+      if (!query.has(k)) missing = true;
+      score += 1;
+    }
+    for (const [h, required] of op.headers) {
+      if (!required) continue;
+      if (!headers.has(h)) missing = true;
+      score += 1;
+    }
+    if (missing) continue;
     if (score > bestScore) {
       best = [op];
       bestScore = score;
@@ -153,18 +163,16 @@ function matchOperation(
       best.push(op);
     }
   }
+  if (best.length === 1) return best[0]!;
   const keys = [...query.keys()].filter((k) => k !== 'x-id');
   const described = `${method} on ${shape === 'root' ? 'the service root' : shape === 'bucket' ? 'a bucket' : 'an object'}${
     keys.length > 0 ? ` with query ${keys.map((k) => `'${k.slice(0, 32)}'`).join(', ')}` : ''
   }`;
   if (best.length === 0) return deny('aws_op_unknown', `no S3 operation is ${described}`);
-  if (best.length > 1) {
-    return deny(
-      'aws_op_unknown',
-      `${described} could be ${best.map((o) => o.name).join(' or ')}; refused as ambiguous`,
-    );
-  }
-  return best[0]!;
+  return deny(
+    'aws_op_unknown',
+    `${described} could be ${best.map((o) => o.name).join(' or ')}; refused as ambiguous`,
+  );
 }
 
 export interface S3Classified {
