@@ -85,7 +85,8 @@ aws:
     },
   );
   t.teardown(() => e.kill9());
-  const ready = await waitReady(e, 4000);
+  // Until the STS failure shows (a loaded machine starts slowly), never 200 in between.
+  const ready = await waitReady(e, 20_000, (r) => /credentials failed: (?!starting)/.test(r.body));
   t.equal(ready.status, 503, 'the startupProbe fails: the kubelet would not start the agent');
   t.match(ready.body, /\[-\]credentials failed: .*ERR_STS_UNREACHABLE/);
   await e.kill9();

@@ -99,6 +99,8 @@ export async function spawnErrand(
 export async function waitReady(
   e: RunningErrand,
   deadlineMs = 20_000,
+  /** Stop early on this answer too (e.g. a failed check that is no longer "starting"). */
+  settled: (r: { status: number; body: string }) => boolean = () => false,
 ): Promise<{ status: number; body: string }> {
   const until = Date.now() + deadlineMs;
   let last = { status: 0, body: '' };
@@ -110,7 +112,7 @@ export async function waitReady(
     try {
       const r = await fetch(`http://127.0.0.1:${e.opsPort}/readyz?verbose`);
       last = { status: r.status, body: await r.text() };
-      if (r.status === 200) return last;
+      if (r.status === 200 || settled(last)) return last;
     } catch {
       // not listening yet
     }
