@@ -35,13 +35,18 @@ export const CREDENTIAL_RETURNING_ACTIONS: readonly string[] = Object.freeze([
   'sso:GetRoleCredentials',
 ]);
 
+/** The two lists lower-cased once (this check runs for every need of every request). */
+const LOWER_SERVICES: ReadonlySet<string> = new Set(
+  CREDENTIAL_RETURNING_SERVICES.map((s) => s.toLowerCase()),
+);
+const LOWER_ACTIONS: ReadonlySet<string> = new Set(CREDENTIAL_RETURNING_ACTIONS.map((a) => a.toLowerCase()));
+
 /** True when an IAM action (as IAM compares them: case-insensitively) returns credentials. */
 export function isCredentialReturningAction(action: string): boolean {
   const lower = action.toLowerCase();
   const colon = lower.indexOf(':');
   if (colon <= 0) return false;
-  if (CREDENTIAL_RETURNING_SERVICES.includes(lower.slice(0, colon))) return true;
-  return CREDENTIAL_RETURNING_ACTIONS.some((a) => a.toLowerCase() === lower);
+  return LOWER_SERVICES.has(lower.slice(0, colon)) || LOWER_ACTIONS.has(lower);
 }
 
 /** IAM wildcard pattern → anchored, case-insensitive RegExp (IAM User Guide, "Action" element:
