@@ -100,7 +100,7 @@ aws:
       const forwarded = upstream.requests.length;
       const e = await spawnErrand(args('throttled'), env);
       t.teardown(() => e.kill9());
-      const ready = await waitReady(e, 5000);
+      const ready = await waitReady(e, 20_000, (r) => /credentials failed: (?!starting)/.test(r.body));
       t.equal(ready.status, 503);
       t.match(
         ready.body,
