@@ -130,6 +130,32 @@ export function parseCopySource(value: string): CopySource | ClassifyDeny {
   return { bucket, key, versionId };
 }
 
+/** An operation a request of one method and path shape can be, with its required members. */
+interface Candidate {
+  readonly op: Operation;
+  readonly requiredQuery: readonly string[];
+  readonly requiredHeaders: readonly string[];
+}
+
+/** The served operations by `method shape`, in model order: built once from the route table at
+ *  load, read-only afterwards (matching no longer walks every S3 operation per request). */
+const CANDIDATES: ReadonlyMap<string, readonly Candidate[]> = (() => {
+  const index = new Map<string, Candidate[]>();
+  for (const op of s3().operations.values()) {
+    const shape = shapeOf(op);
+    if (shape === undefined || UNSUPPORTED[op.name] !== undefined) continue;
+    const key = `${op.method} ${shape}`;
+    const list = index.get(key) ?? [];
+    list.push({
+      op,
+      requiredQuery: [...op.query].filter(([, r]) => r).map(([k]) => k),
+      requiredHeaders: [...op.headers].filter(([, r]) => r).map(([k]) => k),
+    });
+    index.set(key, list);
+  }
+  return index;
+})();
+
 /** Candidate operations, most specific first: literals + required members present. */
 function matchOperation(
   method: string,
@@ -139,23 +165,10 @@ function matchOperation(
 ): Operation | ClassifyDeny {
   let best: Operation[] = [];
   let bestScore = -1;
-  for (const op of s3().operations.values()) {
-    if (op.method !== method || shapeOf(op) !== shape || UNSUPPORTED[op.name] !== undefined) continue;
+  for (const { op, requiredQuery, requiredHeaders } of CANDIDATES.get(`${method} ${shape}`) ?? []) {
     if (!op.queryLiterals.every(([k, v]) => query.get(k) === v)) continue;
-    // Every required member present; counted without building arrays (this runs per request).
-    let score = op.queryLiterals.length;
-    let missing = false;
-    for (const [k, required] of op.query) {
-      if (!required) continue;
-      if (!query.has(k)) missing = true;
-      score += 1;
-    }
-    for (const [h, required] of op.headers) {
-      if (!required) continue;
-      if (!headers.has(h)) missing = true;
-      score += 1;
-    }
-    if (missing) continue;
+    if (!requiredQuery.every((k) => query.has(k)) || !requiredHeaders.every((h) => headers.has(h))) continue;
+    const score = op.queryLiterals.length + requiredQuery.length + requiredHeaders.length;
     if (score > bestScore) {
       best = [op];
       bestScore = score;

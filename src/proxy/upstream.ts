@@ -97,16 +97,22 @@ export const HOP_BY_HOP = new Set([
 
 /** Response headers to relay: everything but hop-by-hop fields and those the Connection header names. */
 export function relayHeaders(headers: UpstreamResponse['headers']): Record<string, string | string[]> {
-  const named = new Set(
-    String(headers['connection'] ?? '')
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
+  // Most answers say only `Connection: keep-alive` (itself hop-by-hop): no extra names to drop then.
+  const connection = headers['connection'];
+  const named =
+    connection === undefined || connection === 'keep-alive' || connection === 'close'
+      ? undefined
+      : new Set(
+          String(connection)
+            .split(',')
+            .map((s) => s.trim().toLowerCase())
+            .filter(Boolean),
+        );
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
     const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (value === undefined || HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue;
     out[lower] = value;
   }
   return out;
