@@ -318,7 +318,8 @@ const hostHeaderOf = (input: SignAwsInput): string => {
 // The path must already be in the form AWS computes from it, so the bytes sent are the bytes signed.
 const checkPath = (path: string, escaped: boolean): void => {
   if (!CANONICAL_PATH.test(path)) throw signError('the path is not in canonical AWS URI encoding');
-  for (const m of path.matchAll(/%([0-9A-F]{2})/g)) {
+  // Most paths have no escape at all: no iterator and match objects for them.
+  for (const m of path.includes('%') ? path.matchAll(/%([0-9A-F]{2})/g) : []) {
     const c = String.fromCharCode(Number.parseInt(m[1]!, 16));
     if (UNRESERVED.test(c)) throw signError('the path percent-encodes an unreserved character');
     // S3 reads %2F as '/', so a key with '/' is sent with '/' (what the S3 client does).
