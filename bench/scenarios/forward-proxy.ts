@@ -151,14 +151,14 @@ export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult
   const rps = new RoundTable([...plainIds, ...tunnelIds]);
   const cpu = new RoundTable([...plainIds.slice(1), ...tunnelIds]);
   const seconds = tier.wrkSeconds;
-  // Warm-up: JIT, pools, leaf certificates.
+  // Warm-up: JIT (see Tier.warmupSeconds), pools, leaf certificates.
   for (const s of plain)
     await runWrk({
       cpu: LOAD_CPU,
       url: `http://127.0.0.1:${s.port}`,
       script: wrkScript(s.path, s.headers),
       connections: CONNECTIONS,
-      seconds: 1,
+      seconds: tier.warmupSeconds,
       dir: ctx.dir,
       closesConnections: s.closes,
     });
@@ -167,7 +167,7 @@ export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult
       url: s.url,
       headers: s.headers,
       workers: TUNNELS,
-      seconds: 1,
+      seconds: tier.warmupSeconds,
       dispatcher: s.dispatcher,
     });
 

@@ -190,8 +190,8 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
       closesConnections: s.closes === true,
     });
 
-  // Warm-up: JIT, connection pools, the audit file's first extents.
-  for (const s of subjects) await wrk(s, 1);
+  // Warm-up: JIT (see Tier.warmupSeconds), connection pools, the audit file's first extents.
+  for (const s of subjects) await wrk(s, tier.warmupSeconds);
 
   for (let round = 0; round < tier.rounds; round++) {
     for (const s of roundOrder(subjects, round)) {
