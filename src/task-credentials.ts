@@ -57,9 +57,8 @@ export function createTaskCredentials(opts: {
       }
     },
     problem() {
-      if (!hasAws) return undefined;
+      if (!hasAws || sessions.isReady()) return undefined;
       const s = sessions.status();
-      if (s.ready) return undefined;
       return s.lastError ? `${s.state}: ${s.lastError.code}: ${s.lastError.message}` : s.state;
     },
     wipe: () => sessions.wipe(),

@@ -285,8 +285,13 @@ export class StsSessions {
     this.#end('wiped');
   }
 
+  /** status().ready without building the report: asked on every request. */
+  isReady(): boolean {
+    return this.#stateNow() === 'ready';
+  }
+
   status(): StsStatus {
-    this.#checkDeadline();
+    const state = this.#stateNow();
     const sessions = [...this.#live.entries()]
       .map(([key, e]) => ({ key, expiresAt: new Date(e.expiresAt).toISOString() }))
       .sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -302,19 +307,22 @@ export class StsSessions {
           };
     const earliest = Math.min(...[...this.#live.values()].map((e) => e.expiresAt));
     const expiresAt = Number.isFinite(earliest) ? { expiresAt: new Date(earliest).toISOString() } : {};
-    const state =
-      this.#state === 'expired' || this.#state === 'wiped'
-        ? this.#state
-        : this.#o.isolation === 'task'
-          ? (this.#live.get('task')?.expiresAt ?? 0) > this.#o.now()
-            ? 'ready'
-            : this.#failures.has('task')
-              ? 'not-ready'
-              : 'starting'
-          : this.#state === 'starting'
-            ? 'starting'
-            : 'ready';
     return { ready: state === 'ready', state, ...lastError, sessions, ...expiresAt };
+  }
+
+  #stateNow(): StsStatus['state'] {
+    this.#checkDeadline();
+    return this.#state === 'expired' || this.#state === 'wiped'
+      ? this.#state
+      : this.#o.isolation === 'task'
+        ? (this.#live.get('task')?.expiresAt ?? 0) > this.#o.now()
+          ? 'ready'
+          : this.#failures.has('task')
+            ? 'not-ready'
+            : 'starting'
+        : this.#state === 'starting'
+          ? 'starting'
+          : 'ready';
   }
 
   // ---- internals ----

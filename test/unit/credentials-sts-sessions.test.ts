@@ -129,7 +129,9 @@ const setup = (over: Partial<StsSessionsOptions> = {}, replies: Reply[] = []) =>
 t.test('isolation task: start() mints one session with the manifest parameters', async (t) => {
   const { sts, sessions } = setup();
   t.same(sessions.status(), { ready: false, state: 'starting', sessions: [] });
+  t.equal(sessions.isReady(), false, 'isReady agrees while starting');
   await sessions.start();
+  t.equal(sessions.isReady(), true, 'and once the session is minted');
   t.equal(sts.inputs.length, 1);
   t.same(sts.inputs[0], { ...params('task'), Tags: params('task').Tags.map((x) => ({ ...x })) });
   const a = await sessions.sessionFor(['read-report']);
@@ -171,6 +173,7 @@ t.test('isolation grant: one session per grant, minted on first use, single-flig
   await sessions.start();
   t.equal(sts.inputs.length, 0, 'nothing minted before use');
   t.equal(sessions.status().state, 'ready');
+  t.equal(sessions.isReady(), true, 'isolation grant: ready before any mint');
   const [a1, a2] = await Promise.all([
     sessions.sessionFor(['read-report']),
     sessions.sessionFor(['read-report']),
@@ -244,6 +247,7 @@ t.test('the deadline: no refresh past it, everything discarded at it', async (t)
   );
   t.same(sessions.secrets(), []);
   t.same(sessions.status(), { ready: false, state: 'expired', sessions: [] });
+  t.equal(sessions.isReady(), false, 'isReady agrees after the deadline');
   await t.rejects(sessions.sessionFor(['read-report']), {
     code: 'ERR_CREDENTIALS_EXPIRED',
     message: /deadline has passed/,
