@@ -97,8 +97,20 @@ export async function signBenchManifest(dir: string, yaml: string, node: string)
 export interface ErrandEntry {
   readonly entry: string;
   readonly env: Readonly<Record<string, string>>;
+  /** Node flags before the script, as the image's ENTRYPOINT has them. */
+  readonly execArgv: readonly string[];
   readonly note: string;
 }
+
+/** Node flags for Errand's process: none, as the image's ENTRYPOINT (deploy/Dockerfile). BENCH_NODE_FLAGS
+ *  adds some for an A/B, e.g. BENCH_NODE_FLAGS=--max-semi-space-size=1 (docs/decisions/0007-v8-young-generation.md). */
+export const imageExecArgv = (env: NodeJS.ProcessEnv = process.env): readonly string[] =>
+  (env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+
+const flagNote = (env: NodeJS.ProcessEnv): string => {
+  const flags = imageExecArgv(env);
+  return flags.length === 0 ? '' : `, with node ${flags.join(' ')} (BENCH_NODE_FLAGS)`;
+};
 
 /** The bundle as the image runs it: dist/errand.mjs built now from this checkout (never stale),
  *  with a compile cache warmed by `node` as the image warms its own (deploy/Dockerfile). The sources
@@ -108,7 +120,8 @@ export async function errandEntry(node: string, env: NodeJS.ProcessEnv = process
     return {
       entry: ERRAND_BIN,
       env: {},
-      note: 'measured: the sources, bin/errand.js (BENCH_ERRAND=sources)',
+      execArgv: imageExecArgv(env),
+      note: `measured: the sources, bin/errand.js (BENCH_ERRAND=sources)${flagNote(env)}`,
     };
   }
   try {
@@ -121,13 +134,15 @@ export async function errandEntry(node: string, env: NodeJS.ProcessEnv = process
     return {
       entry: built.file,
       env: { NODE_COMPILE_CACHE: cache },
-      note: 'measured: the bundle dist/errand.mjs with its warmed compile cache, as the image runs it, built from this checkout for the run',
+      execArgv: imageExecArgv(env),
+      note: `measured: the bundle dist/errand.mjs with its warmed compile cache, as the image runs it, built from this checkout for the run${flagNote(env)}`,
     };
   } catch (error) {
     return {
       entry: ERRAND_BIN,
       env: {},
-      note: `measured: the sources, bin/errand.js (the bundle could not be built: ${(error as Error).message.split('\n')[0]})`,
+      execArgv: imageExecArgv(env),
+      note: `measured: the sources, bin/errand.js${flagNote(env)} (the bundle could not be built: ${(error as Error).message.split('\n')[0]})`,
     };
   }
 }
@@ -138,6 +153,8 @@ export interface ErrandOptions {
   readonly entry?: string;
   /** More environment for Errand's process (errandEntry's compile cache). */
   readonly entryEnv?: Readonly<Record<string, string>>;
+  /** Node flags before the script (errandEntry's execArgv). */
+  readonly execArgv?: readonly string[];
   readonly cpu: number;
   readonly dir: string;
   readonly manifest: SignedManifest;
@@ -195,6 +212,7 @@ export async function startErrand(children: Children, o: ErrandOptions): Promise
     o.cpu,
     o.node,
     [
+      ...(o.execArgv ?? []),
       o.entry ?? ERRAND_BIN,
       'run',
       '--manifest',

@@ -66,6 +66,7 @@ export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult
   const errand = await startErrand(children, {
     entry: bundle.entry,
     entryEnv: bundle.env,
+    execArgv: bundle.execArgv,
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,

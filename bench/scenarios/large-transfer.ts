@@ -71,6 +71,7 @@ export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResul
   const errandTls = await startErrand(children, {
     entry: bundle.entry,
     entryEnv: bundle.env,
+    execArgv: bundle.execArgv,
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
@@ -82,6 +83,7 @@ export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResul
   const errandHttp = await startErrand(children, {
     entry: bundle.entry,
     entryEnv: bundle.env,
+    execArgv: bundle.execArgv,
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,

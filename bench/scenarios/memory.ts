@@ -33,7 +33,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     benchManifest(new Date(Date.now() + 2 * 3600_000), []),
     node,
   );
-  const { entry, env: entryEnv, note } = await errandEntry(node);
+  const { entry, env: entryEnv, execArgv, note } = await errandEntry(node);
   const idle = new RoundTable(['errand']);
   const env = standInEnv(
     `http://127.0.0.1:${sts.ready['port'] as number}`,
@@ -45,6 +45,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
       node,
       entry,
       entryEnv,
+      execArgv,
       cpu: SUBJECT_CPU,
       dir: ctx.dir,
       manifest,
@@ -60,6 +61,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     node,
     entry,
     entryEnv,
+    execArgv,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
     manifest,

@@ -108,6 +108,7 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
   const errand = await startErrand(children, {
     entry: bundle.entry,
     entryEnv: bundle.env,
+    execArgv: bundle.execArgv,
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
@@ -120,6 +121,7 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
     ? await startErrand(children, {
         entry: bundle.entry,
         entryEnv: bundle.env,
+        execArgv: bundle.execArgv,
         node,
         cpu: SUBJECT_CPU,
         dir: ctx.dir,

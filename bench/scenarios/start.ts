@@ -69,6 +69,7 @@ export async function runStart(ctx: BenchContext): Promise<ScenarioResult> {
           node,
           entry: errand.entry,
           entryEnv: errand.env,
+          execArgv: errand.execArgv,
           cpu: SUBJECT_CPU,
           dir: ctx.dir,
           manifest: useMoto ? moto!.manifest : standInManifest,

@@ -792,6 +792,23 @@ t.test('audit settings: batch sync and stdout echo by default, each and off on r
   t.match(bad.stderr, /audit\.sync|sync/);
 });
 
+t.test('nodeOptions reaches Errand only, as NODE_OPTIONS; shell text is refused', async (t) => {
+  const [none, set, bad] = await Promise.all([
+    runHelm(base([])),
+    runHelm(base(['--set', 'errand.nodeOptions=--max-semi-space-size=1'])),
+    runHelm(base(['--set', 'errand.nodeOptions=--require=/tmp/x.js;rm'])),
+  ]);
+  t.equal(none.code, 0, none.stderr);
+  const specOf = (r: HelmResult) => jobOf(parseDocs(r.stdout)).spec.template.spec;
+  t.notOk(envOf(errandOf(specOf(none))).has('NODE_OPTIONS'), "unset by default: Node's own heap sizing");
+  t.equal(set.code, 0, set.stderr);
+  t.equal(envOf(errandOf(specOf(set))).get('NODE_OPTIONS'), '--max-semi-space-size=1');
+  for (const c of specOf(set).containers) {
+    t.notOk(JSON.stringify(c.env ?? []).includes('NODE_OPTIONS'), `not in the agent container ${c.name}`);
+  }
+  t.not(bad.code, 0, 'anything but --flag[=value] words fails the render');
+});
+
 t.test('identity modes: Pod Identity and none', async (t) => {
   const [pi, none] = await Promise.all([
     runHelm(base(['--set', 'errand.identity.mode=podIdentity'])),

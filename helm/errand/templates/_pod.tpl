@@ -114,6 +114,10 @@ env:
   - name: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
     value: {{ $c.podIdentityTokenDir }}/eks-pod-identity-token
   {{- end }}
+  {{- with $v.nodeOptions }}
+  - name: NODE_OPTIONS
+    value: {{ . | quote }}
+  {{- end }}
 ports:
   - name: errand-ops
     containerPort: {{ int $v.ports.ops }}
