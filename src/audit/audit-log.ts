@@ -133,6 +133,10 @@ export interface WriteOptions {
   readonly noSync?: boolean;
 }
 
+/** In `batch` mode the log is synced at most this often: back-to-back syncs made the appends that
+ *  requests wait for block on pages under writeback. A power loss can lose at most this much more. */
+export const AUDIT_SYNC_INTERVAL_MS = 50;
+
 export interface AuditSink {
   /** Resolves once the record is written as `AuditSync` says. Rejects when the log cannot be written
    *  (callers fail closed); in `batch` mode the promise is already settled when write() returns. */
@@ -184,6 +188,8 @@ export class AuditLog implements AuditSink {
     echoText?: (text: string) => void;
     /** Tests: a slow or failing fdatasync. */
     datasync?: Datasync;
+    /** `batch`: background syncs at most once per this many ms (default AUDIT_SYNC_INTERVAL_MS). */
+    syncIntervalMs?: number;
   }): Promise<AuditLog> {
     const now = opts.now ?? Date.now;
     if (opts.file === undefined) {
@@ -210,6 +216,7 @@ export class AuditLog implements AuditSink {
       tail = findTornTail(await readTail(file));
       appender = await DurableAppender.open(file, {
         background: opts.sync !== 'each',
+        backgroundIntervalMs: opts.syncIntervalMs ?? AUDIT_SYNC_INTERVAL_MS,
         ...(opts.datasync ? { datasync: opts.datasync } : {}),
       });
     } catch (error) {

@@ -78,6 +78,42 @@ t.test('appender: write() is in the file when it returns; syncs are one at a tim
   t.throws(() => a.write('late'), { message: `${file} is closed` });
 });
 
+t.test(
+  'appender: background syncs are spaced by the interval; sync() and close() never wait for it',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'log');
+    const sync = heldSync();
+    const a = await DurableAppender.open(file, {
+      background: true,
+      backgroundIntervalMs: 60,
+      datasync: sync.datasync,
+    });
+    a.write('one');
+    t.equal(sync.calls(), 1, 'the first write syncs at once (no sync yet in the interval)');
+    sync.release();
+    a.write('two');
+    await new Promise((r) => setTimeout(r, 10));
+    t.equal(sync.calls(), 1, 'a write inside the interval waits for it');
+    await until(() => sync.calls() === 2);
+    t.equal(sync.calls(), 2, 'then the held lines get one sync');
+    sync.release();
+    a.write('three');
+    const durable = a.sync();
+    t.equal(sync.calls(), 3, 'a caller that waits (the use journal, --audit-sync each) is never delayed');
+    sync.release();
+    t.equal(await settled(durable), 'resolved');
+    a.write('four');
+    const closing = a.close();
+    await until(() => sync.inFlight() === 1);
+    t.equal(sync.calls(), 4, 'close() syncs what is left at once');
+    sync.release();
+    await closing;
+    t.equal(await readFile(file, 'utf8'), 'one\ntwo\nthree\nfour\n');
+  },
+);
+
 t.test('appender without background: append() resolves only once synced (the use journal)', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -164,7 +200,13 @@ t.test('audit log, batch: a record is written when write() settles, the sync fol
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'audit.jsonl');
   const sync = heldSync();
-  const opening = AuditLog.open({ file, manifestSha256: SHA, datasync: sync.datasync, now: () => 0 });
+  const opening = AuditLog.open({
+    file,
+    manifestSha256: SHA,
+    datasync: sync.datasync,
+    syncIntervalMs: 0,
+    now: () => 0,
+  });
   // The opening record is synced in every mode: a log that cannot reach the disk stops the start.
   await until(() => sync.inFlight() === 1);
   t.equal(await settled(opening), 'pending', 'open waits for the opening record to be on disk');
@@ -187,6 +229,7 @@ t.test('audit log, batch: a failed background sync fails the next record and the
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const sync = heldSync();
   const opening = AuditLog.open({
+    syncIntervalMs: 0,
     file: join(dir, 'audit.jsonl'),
     manifestSha256: SHA,
     datasync: sync.datasync,
