@@ -107,6 +107,13 @@ export interface ErrandEntry {
 export const imageExecArgv = (env: NodeJS.ProcessEnv = process.env): readonly string[] =>
   (env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
 
+/** The startErrand options that run this entry. */
+export const runsAs = (e: ErrandEntry): Pick<ErrandOptions, 'entry' | 'entryEnv' | 'execArgv'> => ({
+  entry: e.entry,
+  entryEnv: e.env,
+  execArgv: e.execArgv,
+});
+
 const flagNote = (env: NodeJS.ProcessEnv): string => {
   const flags = imageExecArgv(env);
   return flags.length === 0 ? '' : `, with node ${flags.join(' ')} (BENCH_NODE_FLAGS)`;

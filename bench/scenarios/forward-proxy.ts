@@ -10,6 +10,7 @@ import {
   AGENT_GET_HEADERS,
   benchManifest,
   errandEntry,
+  runsAs,
   SMALL_PATH,
   signBenchManifest,
   standInEnv,
@@ -64,9 +65,7 @@ export async function runForwardProxy(ctx: BenchContext): Promise<ScenarioResult
   );
   const bundle = await errandEntry(node);
   const errand = await startErrand(children, {
-    entry: bundle.entry,
-    entryEnv: bundle.env,
-    execArgv: bundle.execArgv,
+    ...runsAs(bundle),
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,

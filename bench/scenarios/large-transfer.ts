@@ -9,6 +9,7 @@ import {
   bigPath,
   errandEntry,
   type RunningErrand,
+  runsAs,
   signBenchManifest,
   standInEnv,
   startErrand,
@@ -69,9 +70,7 @@ export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResul
   );
   const bundle = await errandEntry(node);
   const errandTls = await startErrand(children, {
-    entry: bundle.entry,
-    entryEnv: bundle.env,
-    execArgv: bundle.execArgv,
+    ...runsAs(bundle),
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
@@ -81,9 +80,7 @@ export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResul
     name: 'errand-tls',
   });
   const errandHttp = await startErrand(children, {
-    entry: bundle.entry,
-    entryEnv: bundle.env,
-    execArgv: bundle.execArgv,
+    ...runsAs(bundle),
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,

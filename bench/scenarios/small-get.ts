@@ -7,6 +7,7 @@ import {
   AGENT_GET_HEADERS,
   benchManifest,
   errandEntry,
+  runsAs,
   SMALL_PATH,
   signBenchManifest,
   standInEnv,
@@ -106,9 +107,7 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
   );
   const bundle = await errandEntry(node);
   const errand = await startErrand(children, {
-    entry: bundle.entry,
-    entryEnv: bundle.env,
-    execArgv: bundle.execArgv,
+    ...runsAs(bundle),
     node,
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
@@ -119,9 +118,7 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
   // costs nothing; the difference to Errand is what durability costs on this machine's disk.
   const errandTmpfs = tmpfs
     ? await startErrand(children, {
-        entry: bundle.entry,
-        entryEnv: bundle.env,
-        execArgv: bundle.execArgv,
+        ...runsAs(bundle),
         node,
         cpu: SUBJECT_CPU,
         dir: ctx.dir,

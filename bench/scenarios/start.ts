@@ -7,6 +7,7 @@ import {
   errandEntry,
   isReady,
   REPO,
+  runsAs,
   type SignedManifest,
   signBenchManifest,
   standInEnv,
@@ -67,9 +68,7 @@ export async function runStart(ctx: BenchContext): Promise<ScenarioResult> {
         const t0 = performance.now();
         const e = await startErrand(children, {
           node,
-          entry: errand.entry,
-          entryEnv: errand.env,
-          execArgv: errand.execArgv,
+          ...runsAs(errand),
           cpu: SUBJECT_CPU,
           dir: ctx.dir,
           manifest: useMoto ? moto!.manifest : standInManifest,
