@@ -45,6 +45,37 @@ interface Outcome {
   readonly grantIds?: readonly string[];
 }
 
+/** The audit fields of a request through an HTTP grant, plain or WebSocket: one shape for both. */
+export function httpGrantRecord(
+  ctx: SidecarContext,
+  normalized: NormalizedRequest,
+  o: {
+    readonly decision: string;
+    readonly reason: Reason;
+    readonly message: string;
+    readonly grantIds?: readonly string[];
+  },
+  upstream: Record<string, unknown>,
+  started: number,
+  event: string,
+) {
+  return {
+    ...auditBase(ctx, normalized.listener),
+    event,
+    request_id: normalized.id,
+    decision: o.decision,
+    reason: o.reason,
+    message: o.message,
+    grant_ids: o.grantIds ?? [],
+    method: normalized.method,
+    scheme: normalized.scheme,
+    authority: formatAuthority(normalized),
+    path: normalized.rawPath.slice(0, 512),
+    upstream,
+    duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+  };
+}
+
 const FRAMING_BROKEN: ReadonlySet<Reason> = new Set([
   'ambiguous_framing',
   'malformed_request',
@@ -109,7 +140,6 @@ function capBody(limit: number): Transform {
 export function createHttpGrantHandler(deps: HttpGrantDeps) {
   const { ctx } = deps;
   const m = ctx.loaded.manifest;
-  const baseRecord = (listener: string) => auditBase(ctx, listener);
   // A literal destination is refused before authorization unless a grant for that exact host opens
   // private ranges (so C1/C4 literals answer dest_ip_denied, and nothing is taken from a grant).
   const privateHosts = new Set(
@@ -132,20 +162,8 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
         (performance.now() - started) / 1000,
       );
       return ctx.audit.write({
-        ...baseRecord(normalized.listener),
-        event,
-        request_id: id,
-        decision: o.decision,
-        reason: o.reason,
-        message: o.message,
-        grant_ids: o.grantIds ?? [],
-        method: normalized.method,
-        scheme: normalized.scheme,
-        authority,
-        path: normalized.rawPath.slice(0, 512),
+        ...httpGrantRecord(ctx, normalized, o, upstreamInfo, started, event),
         query_keys: normalized.query.map(([k]) => k.slice(0, 64)),
-        upstream: upstreamInfo,
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
       });
     };
     const denyWith = async (o: Outcome) => {

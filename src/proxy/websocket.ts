@@ -11,7 +11,7 @@ import { auditBase, type SidecarContext } from './context.ts';
 import type { DestinationFloor } from './destinations.ts';
 import { checkLiteral, type Dialer, type Resolver, resolveDestination } from './dns.ts';
 import { formatAuthority } from './forward-front.ts';
-import { hostOf } from './http-grant.ts';
+import { hostOf, httpGrantRecord } from './http-grant.ts';
 import {
   agentResponseHeaders,
   buildUpstreamHeaders,
@@ -348,22 +348,7 @@ export function createWebSocketHandler(deps: WebSocketDeps) {
       event = 'egress_decision',
     ) =>
       ctx.audit
-        .write({
-          ...baseRecord(normalized.listener),
-          event,
-          request_id: id,
-          decision: o.decision,
-          reason: o.reason,
-          message: o.message,
-          grant_ids: o.grantIds ?? [],
-          method: normalized.method,
-          scheme: normalized.scheme,
-          authority,
-          path: normalized.rawPath.slice(0, 512),
-          websocket: true,
-          upstream: upstreamInfo,
-          duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-        })
+        .write({ ...httpGrantRecord(ctx, normalized, o, upstreamInfo, started, event), websocket: true })
         .catch(() => undefined);
     const deny = async (reason: Reason, message: string, grantIds?: readonly string[], decision = 'deny') => {
       refuseOnSocket(socket, reason, message, id);
