@@ -4,6 +4,7 @@ import {
   AGENT_GET_HEADERS,
   benchManifest,
   errandEntry,
+  runsAs,
   SMALL_PATH,
   signBenchManifest,
   standInEnv,
@@ -33,7 +34,8 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     benchManifest(new Date(Date.now() + 2 * 3600_000), []),
     node,
   );
-  const { entry, env: entryEnv, execArgv, note } = await errandEntry(node);
+  const entry = await errandEntry(node);
+  const { note } = entry;
   const idle = new RoundTable(['errand']);
   const env = standInEnv(
     `http://127.0.0.1:${sts.ready['port'] as number}`,
@@ -43,9 +45,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
   for (let round = 0; round < tier.rounds; round++) {
     const e = await startErrand(children, {
       node,
-      entry,
-      entryEnv,
-      execArgv,
+      ...runsAs(entry),
       cpu: SUBJECT_CPU,
       dir: ctx.dir,
       manifest,
@@ -59,9 +59,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
   // Under load: one Errand, the fixed rate for the tier's duration.
   const e = await startErrand(children, {
     node,
-    entry,
-    entryEnv,
-    execArgv,
+    ...runsAs(entry),
     cpu: SUBJECT_CPU,
     dir: ctx.dir,
     manifest,
