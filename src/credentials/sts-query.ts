@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { partitionOf } from './aws-partitions.ts';
 import { type AwsCredentials, awsEncodePathSegment, signAwsRequest } from './sign-aws.ts';
 import type { AssumeRoleParameters } from './sts-sessions.ts';
 
@@ -43,19 +44,40 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 const STS_VERSION = '2011-06-15';
 
 /** The STS endpoint: the configured one (AWS SDKs and CLI, "Service-specific endpoints"), else the
- *  regional endpoint of the region's partition (STS endpoints, AWS General Reference). */
+ *  regional endpoint of the region's partition, FIPS and dual-stack as AWS_USE_FIPS_ENDPOINT and
+ *  AWS_USE_DUALSTACK_ENDPOINT ask: the endpoint rules of the STS Smithy model (regional, not the
+ *  legacy global endpoint). Throws a TypeError naming what is wrong. */
 export function stsEndpoint(region: string, env: Readonly<Record<string, string | undefined>> = {}): URL {
+  const fips = envFlag(env, 'AWS_USE_FIPS_ENDPOINT');
+  const dualStack = envFlag(env, 'AWS_USE_DUALSTACK_ENDPOINT');
   const configured = env['AWS_ENDPOINT_URL_STS'] || env['AWS_ENDPOINT_URL'];
   if (configured) {
+    // The model's rules refuse both with a custom endpoint rather than guess at its variants.
+    if (fips) throw new TypeError('AWS_USE_FIPS_ENDPOINT cannot be used with a configured STS endpoint');
+    if (dualStack)
+      throw new TypeError('AWS_USE_DUALSTACK_ENDPOINT cannot be used with a configured STS endpoint');
     const url = new URL(configured);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw new TypeError(`the STS endpoint ${url.protocol} is not http or https`);
     }
     return url;
   }
-  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new TypeError(`'${region}' is not an AWS region`);
-  const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
-  return new URL(`https://sts.${region}.${suffix}/`);
+  if (!/^[a-z]{2,4}(-[a-z]+)+-\d+$/.test(region)) throw new TypeError(`'${region}' is not an AWS region`);
+  const partition = partitionOf(region);
+  if (fips && dualStack) return new URL(`https://sts-fips.${region}.${partition.dualStackDnsSuffix}/`);
+  // GovCloud's regional STS endpoints are FIPS endpoints already.
+  if (fips && partition.name === 'aws-us-gov') return new URL(`https://sts.${region}.amazonaws.com/`);
+  if (fips) return new URL(`https://sts-fips.${region}.${partition.dnsSuffix}/`);
+  if (dualStack) return new URL(`https://sts.${region}.${partition.dualStackDnsSuffix}/`);
+  return new URL(`https://sts.${region}.${partition.dnsSuffix}/`);
+}
+
+/** A boolean setting of the AWS SDKs' shared configuration: true or false, unset is false. */
+function envFlag(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  const value = env[name]?.trim().toLowerCase();
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new TypeError(`${name} must be true or false`);
 }
 
 /** The form body of one AssumeRole call, parameters in a fixed order. */

@@ -17,7 +17,7 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { ErrandError, type ErrorCode } from '../errors.ts';
 import { type AwsCredentials, SigningKeyCache } from './sign-aws.ts';
-import { type AssumeRoleResult, createStsQueryClient } from './sts-query.ts';
+import { type AssumeRoleResult, createStsQueryClient, stsEndpoint } from './sts-query.ts';
 
 /** Which session serves a grant: the task's, or the grant's own (same shape as src/manifest/policy.ts). */
 export type SessionKey = 'task' | `grant:${string}`;
@@ -537,11 +537,18 @@ export class StsSessions {
  *  which fromNodeProviderChain wraps: environment, web identity token (IRSA), container endpoint
  *  (EKS Pod Identity, ECS), instance metadata), AssumeRole as one signed query call (sts-query.ts),
  *  one attempt per call (this module retries), bounded timeouts. AWS_ENDPOINT_URL_STS and
- *  AWS_ENDPOINT_URL in Errand's environment set the endpoint, as they do for the SDKs. */
+ *  AWS_ENDPOINT_URL in Errand's environment set the endpoint, AWS_USE_FIPS_ENDPOINT and
+ *  AWS_USE_DUALSTACK_ENDPOINT choose its variant, as they do for the SDKs. */
 export function createStsClient(
   region: string,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): StsClientLike {
+  // A bad endpoint setting is a configuration error at start, not an STS failure retried forever.
+  try {
+    stsEndpoint(region, env);
+  } catch (error) {
+    throw new ErrandError('ERR_CONFIG', `the STS endpoint: ${(error as Error).message}`);
+  }
   return createStsQueryClient({
     region,
     credentials: defaultProvider(),

@@ -604,6 +604,26 @@ t.test('createStsClient builds an STS client without calling anything', async (t
 });
 
 t.test(
+  'a bad STS endpoint setting stops the start as a configuration error, naming the setting',
+  async (t) => {
+    const cases: [Record<string, string>, string][] = [
+      [{ AWS_USE_FIPS_ENDPOINT: 'maybe' }, 'the STS endpoint: AWS_USE_FIPS_ENDPOINT must be true or false'],
+      [
+        { AWS_USE_DUALSTACK_ENDPOINT: 'true', AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:5000' },
+        'the STS endpoint: AWS_USE_DUALSTACK_ENDPOINT cannot be used with a configured STS endpoint',
+      ],
+    ];
+    for (const [env, message] of cases) {
+      t.throws(() => createStsClient('us-east-1', env), { code: 'ERR_CONFIG', message: new RegExp(message) });
+    }
+    t.throws(() => createStsClient('moon-base-1x', {}), {
+      code: 'ERR_CONFIG',
+      message: /is not an AWS region/,
+    });
+  },
+);
+
+t.test(
   'credentials already expired by this clock: recorded as a failure and retried, never stuck starting',
   async (t) => {
     const { time, sts, sessions } = setup({}, [{ expiresInMs: -MIN }, {}]);
