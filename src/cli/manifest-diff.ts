@@ -2,10 +2,18 @@ import { parseArgs } from 'node:util';
 import { diffExitCode, diffManifests, formatDiffJson, formatDiffText } from '../manifest/diff.ts';
 import { formatProblems } from '../manifest/load.ts';
 import type { Command } from './io.ts';
-import { createReviewLoader, oneOf, REVIEW_KEY_OPTIONS, UsageError, withUsage } from './manifest-lint.ts';
+import {
+  AT_HELP,
+  createReviewLoader,
+  oneOf,
+  REVIEW_OPTIONS,
+  REVIEW_USAGE,
+  UsageError,
+  withUsage,
+} from './manifest-lint.ts';
 
-const USAGE = `usage: errand manifest diff <old> <new> [--format text|json] [--trust-key <file>] [--audience <aud>]
-  exit 0 the new manifest grants nothing the old did not, 1 it grants more,
+const USAGE = `usage: errand manifest diff <old> <new> [--format text|json] ${REVIEW_USAGE}
+${AT_HELP}  exit 0 the new manifest grants nothing the old did not, 1 it grants more,
   2 usage error or a file that does not load
 `;
 
@@ -16,7 +24,7 @@ const parse = (argv: readonly string[]) => {
     args: [...argv],
     allowPositionals: true,
     strict: true,
-    options: { format: { type: 'string' }, ...REVIEW_KEY_OPTIONS },
+    options: { format: { type: 'string' }, ...REVIEW_OPTIONS },
   });
   if (positionals.length !== 2)
     throw new UsageError('expected two manifest files: the old one, then the new one');

@@ -8,10 +8,18 @@ import {
 import { describeActions } from '../manifest/lint-rules.ts';
 import { formatProblems } from '../manifest/load.ts';
 import type { Command } from './io.ts';
-import { createReviewLoader, oneOf, REVIEW_KEY_OPTIONS, UsageError, withUsage } from './manifest-lint.ts';
+import {
+  AT_HELP,
+  createReviewLoader,
+  oneOf,
+  REVIEW_OPTIONS,
+  REVIEW_USAGE,
+  UsageError,
+  withUsage,
+} from './manifest-lint.ts';
 
-const USAGE = `usage: errand manifest explain <file> [--format text|markdown|json] [--trust-key <file>] [--audience <aud>]
-  exit 0 explained, 2 usage error or a file that does not load
+const USAGE = `usage: errand manifest explain <file> [--format text|markdown|json] ${REVIEW_USAGE}
+${AT_HELP}  exit 0 explained, 2 usage error or a file that does not load
 `;
 
 const FORMATS = ['text', 'markdown', 'json'] as const;
@@ -21,7 +29,7 @@ const parse = (argv: readonly string[]) => {
     args: [...argv],
     allowPositionals: true,
     strict: true,
-    options: { format: { type: 'string' }, ...REVIEW_KEY_OPTIONS },
+    options: { format: { type: 'string' }, ...REVIEW_OPTIONS },
   });
   if (positionals.length !== 1) throw new UsageError('expected exactly one manifest file');
   return { file: positionals[0]!, format: oneOf('format', values.format, FORMATS, 'text'), values };

@@ -21,9 +21,13 @@ import {
 import { formatSarif } from '../manifest/sarif.ts';
 import type { CliIo, Command } from './io.ts';
 
+/** How the review commands' usage names their shared options, and what --at means. */
+export const REVIEW_USAGE = '[--trust-key <file>] [--audience <aud>] [--at <time>]';
+export const AT_HELP = '  --at <time>  judge deadlines and signatures at this RFC 3339 time instead of now\n';
+
 const USAGE = `usage: errand manifest lint <files…> [--format text|json|sarif] [--fail-level error|security|warning|suggestion]
-                            [--trust-key <file>] [--audience <aud>]
-  exit 0 nothing at or above the fail level (default ${DEFAULT_FAIL_LEVEL}), 1 findings at or above it,
+                            ${REVIEW_USAGE}
+${AT_HELP}  exit 0 nothing at or above the fail level (default ${DEFAULT_FAIL_LEVEL}), 1 findings at or above it,
   2 usage error or a file that does not load
 `;
 
@@ -32,11 +36,45 @@ const FORMATS = ['text', 'json', 'sarif'] as const;
 /** A command line the command cannot act on. */
 export class UsageError extends Error {}
 
-/** Options every review command shares: a signed manifest needs the key that signed it. */
-export const REVIEW_KEY_OPTIONS = {
+/** Options every review command shares: a signed manifest needs the key that signed it, and a
+ *  manifest can be judged at another time than now (`--at`, for a task that starts later). */
+export const REVIEW_OPTIONS = {
   'trust-key': { type: 'string' },
   audience: { type: 'string' },
+  at: { type: 'string' },
 } as const;
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:(Z)|([+-])(\d{2}):(\d{2}))$/i;
+
+/** An RFC 3339 date-time with its offset, to the millisecond; undefined for anything else, including
+ *  dates the calendar does not have (Date.parse takes 2026-02-30 as 2 March). */
+export function parseInstant(text: string): number | undefined {
+  const m = INSTANT.exec(text);
+  if (m === null) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const local = Date.UTC(
+    year,
+    month - 1,
+    day,
+    hour,
+    minute,
+    second,
+    Math.floor(Number(`0${m[7] ?? ''}`) * 1000),
+  );
+  if (new Date(local).getUTCDate() !== day) return undefined;
+  if (m[8] !== undefined) return local;
+  const [offsetHours, offsetMinutes] = [Number(m[10]), Number(m[11])];
+  if (offsetHours > 23 || offsetMinutes > 59) return undefined;
+  return local - (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+}
 
 export interface ReviewLoader {
   readonly now: number;
@@ -47,9 +85,18 @@ export interface ReviewLoader {
  *  with the trust key when given. Throws ErrandError when the key cannot be read. */
 export async function createReviewLoader(
   io: CliIo,
-  values: { readonly 'trust-key'?: string | undefined; readonly audience?: string | undefined },
+  values: {
+    readonly 'trust-key'?: string | undefined;
+    readonly audience?: string | undefined;
+    readonly at?: string | undefined;
+  },
 ): Promise<ReviewLoader> {
-  const now = Date.now();
+  const now = values.at === undefined ? Date.now() : parseInstant(values.at);
+  if (now === undefined) {
+    throw new UsageError(
+      `--at must be an RFC 3339 date and time with its offset, like 2026-12-01T09:00:00Z, not '${values.at}'`,
+    );
+  }
   const checker: ManifestChecker = createManifestChecker();
   const keyFile = values['trust-key'];
   const trustKey: TrustKey | undefined =
@@ -84,7 +131,7 @@ const parse = (argv: readonly string[]) => {
     args: [...argv],
     allowPositionals: true,
     strict: true,
-    options: { format: { type: 'string' }, 'fail-level': { type: 'string' }, ...REVIEW_KEY_OPTIONS },
+    options: { format: { type: 'string' }, 'fail-level': { type: 'string' }, ...REVIEW_OPTIONS },
   });
   if (positionals.length === 0) throw new UsageError('expected at least one manifest file');
   return {

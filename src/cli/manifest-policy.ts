@@ -2,10 +2,17 @@ import { parseArgs } from 'node:util';
 import { formatProblems } from '../manifest/load.ts';
 import { compileSessionPolicies, POLICY_SIZE_LIMIT, sessionParameters } from '../manifest/policy.ts';
 import type { Command } from './io.ts';
-import { createReviewLoader, REVIEW_KEY_OPTIONS, UsageError, withUsage } from './manifest-lint.ts';
+import {
+  AT_HELP,
+  createReviewLoader,
+  REVIEW_OPTIONS,
+  REVIEW_USAGE,
+  UsageError,
+  withUsage,
+} from './manifest-lint.ts';
 
-const USAGE = `usage: errand manifest policy <file> [--trust-key <file>] [--audience <aud>]
-  exit 0 every session policy fits STS, 1 one does not (too large, or a session value STS refuses),
+const USAGE = `usage: errand manifest policy <file> ${REVIEW_USAGE}
+${AT_HELP}  exit 0 every session policy fits STS, 1 one does not (too large, or a session value STS refuses),
   2 usage error or a file that does not load
 `;
 
@@ -14,7 +21,7 @@ const parse = (argv: readonly string[]) => {
     args: [...argv],
     allowPositionals: true,
     strict: true,
-    options: { ...REVIEW_KEY_OPTIONS },
+    options: { ...REVIEW_OPTIONS },
   });
   if (positionals.length !== 1) throw new UsageError('expected exactly one manifest file');
   return { file: positionals[0]!, values };

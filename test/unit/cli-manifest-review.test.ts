@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { CliIo } from '../../src/cli/io.ts';
 import { main } from '../../src/cli/main.ts';
+import { parseInstant } from '../../src/cli/manifest-lint.ts';
 import { signManifest } from '../../src/manifest/jws.ts';
 import { parseSigningKey } from '../../src/manifest/keys.ts';
 import { loadManifestText } from '../../src/manifest/load.ts';
@@ -162,6 +163,73 @@ t.test('lint: a signed manifest needs the trust key, and loads with it', async (
   const badKey = await run('manifest', 'lint', '--trust-key', 'absent.pem', 'seed.jws');
   t.equal(badKey.code, 2);
   t.match(badKey.err, /^errand manifest lint: ERR_JWS_KEY: /);
+});
+
+t.test('--at judges the deadline and the signature at another time than now', async (t) => {
+  const at = (ms: number) => new Date(ms).toISOString();
+  const deadline = Date.parse(expiresAt);
+  const after = await run('manifest', 'lint', '--at', at(deadline + 2 * 3_600_000), 'seed.yaml');
+  t.equal(after.code, 0, 'expired is a warning: below the default fail level');
+  t.match(
+    after.out,
+    `seed.yaml:8:14: warning ERRAND021 expired: the manifest expired at ${expiresAt}, 2 hours ago`,
+  );
+  const early = await run('manifest', 'lint', '--at', at(deadline - 13 * 3_600_000), 'seed.yaml');
+  t.match(
+    early.out,
+    `seed.yaml:8:14: error ERRAND022 ttl-over-limit: the manifest is valid for 13 hours from now (until ${expiresAt}); Errand runs at most 12 hours`,
+  );
+  const inside = await run('manifest', 'lint', '--at', at(deadline - 60_000), 'seed.yaml');
+  t.notMatch(inside.out, /ERRAND02[12]/, 'a minute before the deadline: neither');
+  // The offset is honoured: the same instant written in another zone judges the same.
+  const zoned = new Date(deadline + 2 * 3_600_000 + 5.5 * 3_600_000).toISOString().replace('Z', '+05:30');
+  t.equal((await run('manifest', 'lint', '--at', zoned, 'seed.yaml')).out, after.out);
+  const signedAfter = await run(
+    'manifest',
+    'explain',
+    '--trust-key',
+    'trust.pem',
+    '--at',
+    at(deadline + 60_000),
+    'seed.jws',
+  );
+  t.equal(signedAfter.code, 2, 'the signature has expired by then');
+  t.equal(signedAfter.out, '');
+  t.match(signedAfter.err, /^seed\.jws:1:1: ERR_JWS_EXPIRED \/exp: exp \S+ has passed\n$/);
+});
+
+t.test('--at takes an RFC 3339 time with its offset and nothing else', async (t) => {
+  for (const value of [
+    'tomorrow',
+    '2026-12-01',
+    '2026-12-01T09:00:00',
+    '2026-12-01 09:00:00Z',
+    '2026-02-30T09:00:00Z',
+    '2026-12-01T24:00:00Z',
+    '2026-12-01T09:00:60Z',
+    '2026-12-01T09:00:00+24:00',
+  ]) {
+    for (const command of ['lint', 'explain', 'policy']) {
+      const r = await run('manifest', command, '--at', value, 'seed.yaml');
+      t.equal(r.code, 2, `${command} ${value}`);
+      t.ok(
+        r.err.startsWith(
+          `errand manifest ${command}: --at must be an RFC 3339 date and time with its offset, like 2026-12-01T09:00:00Z, not '${value}'\n`,
+        ),
+        r.err.split('\n')[0] ?? '',
+      );
+    }
+  }
+  t.equal(parseInstant('2026-12-01T10:00:00+01:00'), Date.UTC(2026, 11, 1, 9), 'positive offset');
+  t.equal(parseInstant('2026-12-01T03:30:00-05:30'), Date.UTC(2026, 11, 1, 9), 'negative offset');
+  t.equal(
+    parseInstant('2026-12-01t09:00:00.25z'),
+    Date.UTC(2026, 11, 1, 9, 0, 0, 250),
+    'fraction, lower case',
+  );
+  t.equal(parseInstant('2028-02-29T00:00:00Z'), Date.UTC(2028, 1, 29), 'a leap day');
+  t.equal(parseInstant('2026-02-29T00:00:00Z'), undefined, 'not a leap year');
+  t.equal(parseInstant('2026-00-10T00:00:00Z'), undefined, 'month 0');
 });
 
 const usageRows: [string[], string][] = [
