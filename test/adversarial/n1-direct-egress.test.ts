@@ -2,9 +2,9 @@
 // rendered rules (the golden renders the helm test pins to the real helm): the iptables rules of the
 // initContainer mode are evaluated, packet by packet, by a small model of iptables (nat OUTPUT, then
 // filter OUTPUT; owner, protocol, destination, port and interface matches; REDIRECT, REJECT, RETURN)
-// and must send every agent TCP connection to Errand and refuse everything else but DNS; the
-// NetworkPolicy must allow nothing but DNS and HTTPS outside link-local space; the agent container must
-// not be able to change or dodge the rules. What needs a cluster (the rules installed in a real pod
+// and must send every agent TCP connection to ports 443 and 80 to Errand and refuse everything else
+// but DNS; the NetworkPolicy must allow nothing but DNS and HTTPS outside link-local space; the agent
+// container must not be able to change or dodge the rules. What needs a cluster (the rules installed in a real pod
 // network namespace, a CNI plugin's rules in mode cni) is pending here and stated below.
 
 import t from 'tap';
@@ -149,10 +149,22 @@ for (const kube of KUBES) {
           { uid: AGENT_UID, family: 4, proto: 'tcp', dst: '169.254.169.254', dport: 80 },
           { verdict: 'accept', to: errand },
         ],
+        // The transparent listener cannot learn the original port, so only 443 and 80 go to it; a
+        // connection to any other port is refused rather than sent on to 443 or 80.
         [
-          'agent to a pod in the cluster',
+          'agent to a pod in the cluster, port 8080',
           { uid: AGENT_UID, family: 4, proto: 'tcp', dst: '10.0.3.7', dport: 8080 },
-          { verdict: 'accept', to: errand },
+          { verdict: 'reject', to: '' },
+        ],
+        [
+          'agent TLS to port 8443',
+          { uid: AGENT_UID, family: 4, proto: 'tcp', dst: '1.1.1.1', dport: 8443 },
+          { verdict: 'reject', to: '' },
+        ],
+        [
+          'agent SSH',
+          { uid: AGENT_UID, family: 4, proto: 'tcp', dst: '1.1.1.1', dport: 22 },
+          { verdict: 'reject', to: '' },
         ],
         [
           'agent as root (an image that allows it)',

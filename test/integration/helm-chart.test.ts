@@ -473,9 +473,13 @@ t.test(
     const [rules] = byKind(init.docs, 'ConfigMap') as (Obj & { data: Record<string, string> })[];
     const v4 = (rules?.data['rules.v4'] ?? '').split('\n');
     t.ok(v4.includes(`-A ERRAND_REDIRECT -m owner --uid-owner ${ERRAND_UID} -j RETURN`), 'Errand is exempt');
-    t.ok(
-      v4.includes('-A ERRAND_REDIRECT -p tcp -j REDIRECT --to-ports 4753'),
-      'the rest goes to the transparent listener',
+    t.same(
+      v4.filter((line) => line.includes('-j REDIRECT')),
+      [
+        '-A ERRAND_REDIRECT -p tcp --dport 443 -j REDIRECT --to-ports 4753',
+        '-A ERRAND_REDIRECT -p tcp --dport 80 -j REDIRECT --to-ports 4753',
+      ],
+      'only ports 443 and 80 go to the transparent listener (it cannot learn the original port)',
     );
     t.ok(
       v4.indexOf('-A ERRAND_EGRESS -p tcp -j REJECT --reject-with tcp-reset') >

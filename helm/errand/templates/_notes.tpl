@@ -41,10 +41,10 @@ Errand runs as a native sidecar in the task pod (init container "errand"). The a
    HTTP(S)_PROXY; a client that ignores them is stopped only by the NetworkPolicy
    ({{ ternary "enabled" "DISABLED" $v.networkPolicy.enabled }}). Use egress.mode initContainer or cni to
    enforce it.
-{{- else if eq $v.egress.mode "initContainer" }} iptables rules redirect every TCP connection of every
-   UID but {{ int $v.runAsUser }} to Errand. The errand-netinit init containers hold NET_ADMIN, so this
-   pod does not meet the "restricted" Pod Security level.
-{{- else }} your CNI plugin must redirect every UID but {{ int $v.runAsUser }} (the errand.dev/errand-uid
-   annotation) to 127.0.0.1:{{ int $v.ports.transparent }}.
+{{- else if eq $v.egress.mode "initContainer" }} iptables rules redirect every TCP connection to ports
+   443 and 80 of every UID but {{ int $v.runAsUser }} to Errand and refuse the rest. The errand-netinit
+   init containers hold NET_ADMIN, so this pod does not meet the "restricted" Pod Security level.
+{{- else }} your CNI plugin must redirect TCP ports 443 and 80 of every UID but {{ int $v.runAsUser }} (the
+   errand.dev/errand-uid annotation) to 127.0.0.1:{{ int $v.ports.transparent }} and refuse the rest.
 {{- end }}
 {{- end -}}

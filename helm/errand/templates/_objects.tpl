@@ -56,8 +56,10 @@ data:
 
 {{/*
 The egress rules, in iptables-restore format, for the pod's own network namespace. Every TCP connection
-that is not Errand's (owner match on its UID) and not to loopback is redirected to Errand's transparent
-listener; everything else the agent sends off loopback is refused, except DNS if allowAgentDns and
+to port 443 or 80 that is not Errand's (owner match on its UID) and not to loopback is redirected to
+Errand's transparent listener, which cannot learn the original port (no SO_ORIGINAL_DST) and takes
+them as 443 and 80; everything else the agent sends off loopback is refused (other ports too, rather
+than being sent to the wrong port), except DNS if allowAgentDns and
 replies on connections others opened to the pod (kubelet probes of the agent). An agent's own
 connection cannot become ESTABLISHED off loopback: its first packet was redirected or refused.
 iptables-extensions(8): owner, REDIRECT (locally generated packets go to 127.0.0.1), REJECT.
@@ -78,7 +80,8 @@ data:
     -A OUTPUT -p tcp -j ERRAND_REDIRECT
     -A ERRAND_REDIRECT -m owner --uid-owner {{ $uid }} -j RETURN
     -A ERRAND_REDIRECT -d 127.0.0.0/8 -j RETURN
-    -A ERRAND_REDIRECT -p tcp -j REDIRECT --to-ports {{ int $v.ports.transparent }}
+    -A ERRAND_REDIRECT -p tcp --dport 443 -j REDIRECT --to-ports {{ int $v.ports.transparent }}
+    -A ERRAND_REDIRECT -p tcp --dport 80 -j REDIRECT --to-ports {{ int $v.ports.transparent }}
     COMMIT
     *filter
     :ERRAND_EGRESS - [0:0]
