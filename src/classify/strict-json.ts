@@ -27,38 +27,72 @@ export function parseStrictJson(
   } catch {
     return { ok: false, message: 'the body is not well-formed JSON' };
   }
-  const problem = findDuplicateOrDeep(text);
-  if (problem) return { ok: false, message: problem };
-  return { ok: true, value };
+  const problem = findJsonStructureProblem(text, MAX_JSON_DEPTH);
+  if (problem === undefined) return { ok: true, value };
+  return {
+    ok: false,
+    message:
+      problem.kind === 'deep'
+        ? `the body nests deeper than ${MAX_JSON_DEPTH} levels`
+        : `the member name "${problem.name.slice(0, 64)}" appears twice in one object`,
+  };
 }
 
-/** Walks well-formed JSON text (JSON.parse accepted it) tracking member names per object. */
-function findDuplicateOrDeep(text: string): string | undefined {
+/** What a structure scan found in well-formed JSON text; the first problem only. */
+export type JsonStructureProblem =
+  | { readonly kind: 'deep' }
+  | { readonly kind: 'duplicate'; readonly name: string }
+  | { readonly kind: 'refused'; readonly name: string };
+
+/**
+ * Index of the quote that closes the JSON string opening at `open`, in well-formed JSON text: the
+ * next quote not escaped by an odd run of backslashes. indexOf jumps over the string's content.
+ */
+export function endOfJsonString(text: string, open: number): number {
+  let end = text.indexOf('"', open + 1);
+  for (;;) {
+    let slashes = 0;
+    while (text.charCodeAt(end - 1 - slashes) === 0x5c) slashes += 1;
+    if (slashes % 2 === 0) return end;
+    end = text.indexOf('"', end + 1);
+  }
+}
+
+/**
+ * Walks JSON text that JSON.parse accepted, tracking member names per object (compared after
+ * unescaping): reports nesting deeper than `maxDepth`, a repeated name, or a name `refuse` rejects.
+ */
+export function findJsonStructureProblem(
+  text: string,
+  maxDepth: number,
+  refuse?: (name: string) => boolean,
+): JsonStructureProblem | undefined {
   // One frame per open container: a Set of names for objects, undefined for arrays.
   const stack: (Set<string> | undefined)[] = [];
   let expectName = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      stack.push(c === '{' ? new Set() : undefined);
-      if (stack.length > MAX_JSON_DEPTH) return `the body nests deeper than ${MAX_JSON_DEPTH} levels`;
-      expectName = c === '{';
-    } else if (c === '}' || c === ']') {
-      stack.pop();
-      expectName = false;
-    } else if (c === ',') {
-      expectName = stack.at(-1) !== undefined;
-    } else if (c === '"') {
-      let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const end = endOfJsonString(text, i);
       if (expectName) {
-        const name = JSON.parse(text.slice(i, j + 1)) as string;
+        const raw = text.slice(i + 1, end);
+        const name = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
         const names = stack.at(-1)!;
-        if (names.has(name)) return `the member name "${name.slice(0, 64)}" appears twice in one object`;
+        if (names.has(name)) return { kind: 'duplicate', name };
+        if (refuse?.(name) === true) return { kind: 'refused', name };
         names.add(name);
         expectName = false;
       }
-      i = j;
+      i = end;
+    } else if (c === 0x7b || c === 0x5b) {
+      stack.push(c === 0x7b ? new Set() : undefined);
+      if (stack.length > maxDepth) return { kind: 'deep' };
+      expectName = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      expectName = false;
+    } else if (c === 0x2c) {
+      expectName = stack.at(-1) !== undefined;
     }
   }
   return undefined;

@@ -7,6 +7,7 @@
 import { CompactSign, compactVerify } from 'jose';
 import { ErrandError } from '../errors.ts';
 import { checkManifestValue, type LoadResult, type ManifestChecker, type Problem } from './check.ts';
+import { parseJsonSource } from './json-source.ts';
 import {
   ALLOWED_ALGORITHMS,
   type JwsAlgorithm,
@@ -14,7 +15,7 @@ import {
   type TrustKey,
   type VerifyKey,
 } from './keys.ts';
-import { MAX_MANIFEST_BYTES, parseStrict } from './positions.ts';
+import { MAX_MANIFEST_BYTES } from './positions.ts';
 import { show } from './schema.ts';
 import type { LoadedManifest } from './types.ts';
 
@@ -73,7 +74,7 @@ function decodePart(part: string, what: string): { bytes: Uint8Array; text: stri
 
 /** Parse JSON with duplicate members refused; also require JSON.parse to agree it is JSON. */
 function parseJsonStrict(text: string, what: string) {
-  const parsed = parseStrict(text, { schema: 'json' });
+  const parsed = parseJsonSource(text);
   if (!parsed.ok) {
     const duplicate = parsed.problems.find((p) => p.message.startsWith('duplicate key'));
     if (duplicate !== undefined) {

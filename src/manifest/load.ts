@@ -11,6 +11,7 @@ import {
   type ManifestChecker,
   type Problem,
 } from './check.ts';
+import { parseJsonSource } from './json-source.ts';
 import { DEFAULT_AUDIENCE, isCompactJws, loadManifestJws } from './jws.ts';
 import { parseTrustKey, readKeyFile, type TrustKey } from './keys.ts';
 import { MAX_MANIFEST_BYTES, parseStrict } from './positions.ts';
@@ -38,7 +39,7 @@ export function loadManifestText(text: string, opts: LoadTextOptions): LoadResul
 
 function loadSource(text: string, bytes: CheckOptions['bytes'], opts: LoadTextOptions): LoadResult {
   const json = opts.fileName?.toLowerCase().endsWith('.json') === true;
-  const parsed = parseStrict(text, { schema: json ? 'json' : 'core' });
+  const parsed = json ? parseJsonSource(text) : parseStrict(text, { schema: 'core' });
   if (!parsed.ok) {
     return {
       ok: false,

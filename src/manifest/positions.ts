@@ -25,7 +25,7 @@ export const MAX_MANIFEST_DEPTH = 16;
 export const MAX_YAML_ALIASES = 16;
 
 /** Keys that reach Object.prototype machinery in some consumer; never legitimate in a manifest. */
-const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 export interface Position {
   readonly line: number;
@@ -58,7 +58,8 @@ export interface ParseOptions {
 export const escapePointer = (segment: string | number): string =>
   String(segment).replaceAll('~', '~0').replaceAll('/', '~1');
 
-const unescapePointer = (segment: string): string => segment.replaceAll('~1', '/').replaceAll('~0', '~');
+export const unescapePointer = (segment: string): string =>
+  segment.replaceAll('~1', '/').replaceAll('~0', '~');
 
 /** Parse `text` strictly; return the plain value and a locator, or every problem found. */
 export function parseStrict(text: string, options: ParseOptions): ParseResult {
