@@ -161,15 +161,19 @@ t.test(
     t.same(dockerfileProblems(dockerfile, { runtime: true }), []);
     t.same(
       stages.map((s) => s.name),
-      ['deps', 'build', 'warm', 'runtime'],
+      ['deps', 'build', 'base', 'warm', 'runtime'],
     );
-    t.match(runtime.from, /^gcr\.io\/distroless\/nodejs24-debian13(:[a-z0-9.-]+|@sha256:[0-9a-f]{64})$/);
+    t.match(stages[2]!.from, /^gcr\.io\/distroless\/nodejs24-debian13(:[a-z0-9.-]+|@sha256:[0-9a-f]{64})$/);
     // The bundle, built in the build stage (scripts/build.ts), is what runs.
     t.same(JSON.parse(lastArgs('ENTRYPOINT') ?? '[]'), ['/nodejs/bin/node', '/app/dist/errand.mjs']);
     t.match(dockerfile, /^COPY --from=build \/app\/dist \.\/dist$/m, 'the runtime stage takes the bundle');
     t.match(dockerfile, /^RUN node scripts\/build\.ts --outdir dist$/m, 'the build stage builds it');
     // Its compile cache is made by the runtime image's own Node, and copied in root-owned.
-    t.equal(stages[2]!.from, runtime.from, 'the cache is warmed by the runtime base image');
+    t.same(
+      [stages[3]!.from, runtime.from],
+      ['base', 'base'],
+      'the cache is warmed by the very image the runtime stage is built from (one FROM of the base)',
+    );
     t.match(dockerfile, /^COPY --from=warm \/app\/compile-cache \.\/compile-cache$/m);
     t.match(lastArgs('ENV') ?? '', /NODE_COMPILE_CACHE=\/app\/compile-cache/);
     t.same(JSON.parse(lastArgs('CMD') ?? '[]'), ['run']);
