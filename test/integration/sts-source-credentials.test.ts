@@ -1,14 +1,19 @@
-// Errand's own credentials from IRSA (EKS IAM roles for service accounts), as the chart gives them:
-// AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in Errand's environment and no keys. The SDK's default
-// chain exchanges the token (AssumeRoleWithWebIdentity), and Errand's AssumeRole for the task is
-// signed with that web-identity session, against the emulator with authentication on.
+// Errand's own credentials as a pod on EKS gets them, with no keys in its environment: IRSA (EKS IAM
+// roles for service accounts: AWS_ROLE_ARN and a projected token in AWS_WEB_IDENTITY_TOKEN_FILE, which
+// the SDK's default chain exchanges with AssumeRoleWithWebIdentity) and EKS Pod Identity (a local agent
+// at AWS_CONTAINER_CREDENTIALS_FULL_URI, asked with the token in AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE).
+// Errand's AssumeRole for the task is signed with what they give, against the emulator with
+// authentication on.
 //
 // AssumeRoleWithWebIdentity is an unsigned call, which the emulator cannot serve while it
 // authenticates (it answers 500), so the test opens its allowance for exactly that one call
 // (/moto-api/reset-auth) and nothing else; the emulator does not verify the token's signature
-// (AWS does, against the cluster's OIDC issuer). Everything Errand signs is authenticated.
+// (AWS does, against the cluster's OIDC issuer). The Pod Identity agent is a stand-in on loopback
+// serving a web-identity session of the emulator. Everything Errand signs is authenticated.
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -100,10 +105,10 @@ const irsaEnv = (roleArn: string): Record<string, string> => ({
   AWS_CONFIG_FILE: '/nonexistent',
   AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
 });
-// The SDK's chain reads process.env itself: Errand's environment holds the IRSA variables only.
-for (const name of Object.keys(process.env)) if (name.startsWith('AWS_')) delete process.env[name];
 
+// The SDK's chain reads process.env itself: Errand's environment holds these variables only.
 const assumeTaskRole = (env: Record<string, string>) => {
+  for (const name of Object.keys(process.env)) if (name.startsWith('AWS_')) delete process.env[name];
   Object.assign(process.env, env);
   return createStsClient(moto.region, env).assumeRole({
     RoleArn: TASK_ROLE,
@@ -149,4 +154,55 @@ t.test('authentication is on for what Errand signs: unknown keys are refused', a
     { service: 's3', method: 'GET', path: `/${FIXTURES.bucket}/${FIXTURES.objectKeys[0]}` },
   );
   t.equal(r.status, 403);
+});
+
+t.test('EKS Pod Identity: the task session is minted with the agent-served credentials', async (t) => {
+  // The pod's role session, as the Pod Identity agent would hold it.
+  await allowUnauthenticated(1);
+  const answer = await fetch(`${moto.endpoint}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      Action: 'AssumeRoleWithWebIdentity',
+      Version: '2011-06-15',
+      RoleArn: arn('errand-irsa'),
+      RoleSessionName: 'errand',
+      WebIdentityToken: 'token-of-the-agent',
+    }),
+  }).then((r) => r.text());
+  const field = (tag: string) => new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(answer)?.[1] ?? '';
+  const podToken = 'pod-identity-token-0123456789';
+  const asked: (string | undefined)[] = [];
+  const agent = createServer((req, res) => {
+    asked.push(req.headers.authorization);
+    if (req.url !== '/v1/credentials' || req.headers.authorization !== podToken) {
+      res.writeHead(401).end();
+      return;
+    }
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({
+        AccessKeyId: field('AccessKeyId'),
+        SecretAccessKey: field('SecretAccessKey'),
+        Token: field('SessionToken'),
+        Expiration: field('Expiration'),
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => agent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => agent.close());
+  const tokenDir = mkdtempSync(join(tmpdir(), 'errand-pod-identity-'));
+  writeFileSync(join(tokenDir, 'token'), podToken);
+  const result = await assumeTaskRole({
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${(agent.address() as AddressInfo).port}/v1/credentials`,
+    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: join(tokenDir, 'token'),
+    AWS_REGION: moto.region,
+    AWS_ENDPOINT_URL_STS: moto.endpoint,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/nonexistent',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+  });
+  t.same(asked, [podToken], 'the agent was asked once, with the pod token');
+  t.match(result.Credentials?.AccessKeyId, /^ASIA/);
+  t.not(result.Credentials?.AccessKeyId, field('AccessKeyId'), 'a new session, not the pod role');
 });
