@@ -8,6 +8,10 @@ import { promisify } from 'node:util';
 // - sync(): resolves once everything written before the call is on disk (fdatasync, fdatasync(2)).
 //   Syncs are group-committed: one in flight at a time, covering every line written before it
 //   started; lines written meanwhile share the next one.
+// - writeShared(): like write(), but the lines of one event-loop turn share one write(2) at the end of
+//   the turn; the promise it returns resolves once that write returned (rejects when it failed).
+//   A caller that waits for it before acting keeps "in the kernel before acting" with one syscall
+//   for a burst instead of one per line.
 // With `background`, every write starts a sync when none is in flight, so the disk is never more
 // than one sync behind; a failing sync marks the file failed and every later write throws
 // (after a failed fdatasync the kernel may have dropped the dirty pages: nothing later is trusted).
@@ -28,7 +32,12 @@ export interface AppenderOptions {
    *  requests wait for; spacing them bounds the power-loss window instead. sync() never waits. */
   readonly backgroundIntervalMs?: number;
   readonly datasync?: Datasync;
+  /** Tests: a write(2) that takes part of what it is given (node:fs `writeSync`). */
+  readonly writeSync?: WriteSync;
 }
+
+/** write(2) of a string, or of a Buffer from an offset; returns the bytes written. */
+export type WriteSync = (fd: number, data: string | Buffer, offset?: number) => number;
 
 interface Waiter {
   readonly upTo: number;
@@ -41,6 +50,7 @@ export class DurableAppender {
   readonly #fd: number;
   readonly #background: boolean;
   readonly #datasync: Datasync;
+  readonly #writeSync: WriteSync;
   readonly #intervalMs: number;
   #lastSyncStart = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
@@ -51,15 +61,20 @@ export class DurableAppender {
   #waiters: Waiter[] = [];
   #failed: unknown;
   #closed = false;
-  /** Lines queued by writeLater(), not yet handed to the kernel. */
+  /** Lines queued by writeLater() and writeShared(), not yet handed to the kernel. */
   #deferred = '';
   #flushScheduled = false;
+  /** Settles the writeShared() callers of the lines in #deferred once they are written (one per turn). */
+  #shared: PromiseWithResolvers<void> | undefined;
 
   private constructor(path: string, fd: number, opts: AppenderOptions) {
     this.path = path;
     this.#fd = fd;
     this.#background = opts.background === true;
     this.#datasync = opts.datasync ?? fdatasync;
+    this.#writeSync =
+      opts.writeSync ??
+      ((fd, data, offset) => (typeof data === 'string' ? writeSync(fd, data) : writeSync(fd, data, offset)));
     this.#intervalMs = opts.backgroundIntervalMs ?? 0;
   }
 
@@ -85,7 +100,20 @@ export class DurableAppender {
     if (this.#closed) throw new Error(`${this.path} is closed`);
     const text = `${this.#deferred}${line}\n`;
     this.#deferred = '';
-    this.#put(text);
+    this.#putWithShared(text);
+  }
+
+  /** Queues `line` for the one write(2) that ends this event-loop turn (or the next write(), whichever
+   *  comes first), with every other line queued in the turn. The promise is shared by those lines:
+   *  it resolves once their write returned, and rejects when the file has failed, is closed, or that
+   *  write fails (the file is then failed for good). */
+  writeShared(line: string): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
+    if (this.#closed) return Promise.reject(new Error(`${this.path} is closed`));
+    this.#deferred += `${line}\n`;
+    this.#shared ??= Promise.withResolvers<void>();
+    this.#scheduleFlush();
+    return this.#shared.promise;
   }
 
   /** Queues a line that gates nothing (a result record): it goes out with the next write(), or at
@@ -95,6 +123,12 @@ export class DurableAppender {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) throw new Error(`${this.path} is closed`);
     this.#deferred += `${line}\n`;
+    this.#scheduleFlush();
+  }
+
+  /** At the end of this turn (setImmediate runs after the I/O callbacks of this loop iteration, so
+   *  every request read in it shares the write). */
+  #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     setImmediate(() => {
@@ -108,17 +142,36 @@ export class DurableAppender {
     const text = this.#deferred;
     this.#deferred = '';
     try {
-      this.#put(text);
+      this.#putWithShared(text);
     } catch {
-      // #put failed the file: the next write() throws, so the next request is refused.
+      // #put failed the file (and rejected the shared lines): the next write() throws, so the next
+      // request is refused.
     }
   }
 
-  #put(text: string): void {
-    const bytes = Buffer.from(text);
+  /** #put, then settles the writeShared() callers whose lines were in `text`. */
+  #putWithShared(text: string): void {
+    const shared = this.#shared;
+    this.#shared = undefined;
     try {
-      // A regular file takes the whole buffer at once; loop anyway on a short write (a pipe, a FUSE file).
-      for (let off = 0; off < bytes.length; ) off += writeSync(this.#fd, bytes, off);
+      this.#put(text);
+    } catch (error) {
+      shared?.reject(error);
+      throw error;
+    }
+    shared?.resolve();
+  }
+
+  #put(text: string): void {
+    try {
+      // The string as is: no Buffer (external memory the GC must account for) per write. A regular
+      // file takes it whole; a short write (a pipe, a FUSE file) sends the rest from a Buffer.
+      const written = this.#writeSync(this.#fd, text);
+      const length = Buffer.byteLength(text);
+      if (written < length) {
+        const bytes = Buffer.from(text);
+        for (let off = written; off < length; ) off += this.#writeSync(this.#fd, bytes, off);
+      }
     } catch (error) {
       this.#fail(error);
       throw error;
@@ -191,6 +244,10 @@ export class DurableAppender {
 
   #fail(error: unknown): void {
     if (this.#failed === undefined) this.#failed = error;
+    // Queued lines are never written after a failure: their callers must not act on them.
+    const shared = this.#shared;
+    this.#shared = undefined;
+    shared?.reject(error);
     const waiting = this.#waiters;
     this.#waiters = [];
     for (const w of waiting) w.reject(error);

@@ -175,29 +175,34 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
       const left = ctx.ledger.remaining(g);
       if (left !== 'unlimited') ctx.metrics.setUsesRemaining(g, left);
     }
-    return ctx.audit.write({
-      ...base,
-      event: 'egress_decision',
-      request_id: id,
-      decision: o.decision,
-      reason: o.reason,
-      message: o.message,
-      grant_ids: o.grantIds ?? [],
-      method: req.method,
-      path: normalized?.rawPath ?? req.url?.slice(0, 256),
-      query_keys: normalized?.query.map(([k]) => k),
-      aws: o.intent
-        ? {
-            service: o.intent.service,
-            region: o.intent.region,
-            operation: o.intent.operation,
-            resources: o.intent.needs.map((n) => `${n.action} ${n.resource}`),
-          }
-        : undefined,
-      sts: o.decision === 'allow' ? identityOf(o.grantIds ?? []) : undefined,
-      upstream: o.upstream ?? { contacted: false },
-      duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-    });
+    // The records of one event-loop turn share one write(2); step 7 waits for it before forwarding
+    // (docs/decisions/0003-audit-durability.md).
+    return ctx.audit.write(
+      {
+        ...base,
+        event: 'egress_decision',
+        request_id: id,
+        decision: o.decision,
+        reason: o.reason,
+        message: o.message,
+        grant_ids: o.grantIds ?? [],
+        method: req.method,
+        path: normalized?.rawPath ?? req.url?.slice(0, 256),
+        query_keys: normalized?.query.map(([k]) => k),
+        aws: o.intent
+          ? {
+              service: o.intent.service,
+              region: o.intent.region,
+              operation: o.intent.operation,
+              resources: o.intent.needs.map((n) => `${n.action} ${n.resource}`),
+            }
+          : undefined,
+        sts: o.decision === 'allow' ? identityOf(o.grantIds ?? []) : undefined,
+        upstream: o.upstream ?? { contacted: false },
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      },
+      { shareWrite: true },
+    );
   };
 
   // The result of a forwarded request: compact (the decision record before it, found by request_id,

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { AuditLog } from '../../src/audit/audit-log.ts';
-import { type Datasync, DurableAppender } from '../../src/audit/durable-appender.ts';
+import { type Datasync, DurableAppender, type WriteSync } from '../../src/audit/durable-appender.ts';
 import { verifyAuditText } from '../../src/audit/verify.ts';
 
 // When a record counts as written (docs/decisions/0003-audit-durability.md): in `batch` mode once
@@ -41,6 +41,21 @@ const settled = async (p: Promise<unknown>): Promise<'resolved' | 'rejected' | '
     new Promise<typeof mark>((resolve) => setImmediate(() => resolve(mark))),
   ]);
   return r === mark ? 'pending' : r;
+};
+
+/** Like settled(), but within this turn (microtasks only): what a request decided now would see. */
+const settledInTurn = async (p: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> => {
+  let state: 'resolved' | 'rejected' | 'pending' = 'pending';
+  p.then(
+    () => {
+      state = 'resolved';
+    },
+    () => {
+      state = 'rejected';
+    },
+  );
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  return state;
 };
 
 const until = async (check: () => boolean) => {
@@ -187,6 +202,79 @@ t.test('appender: a deferred line that cannot be written fails the file for the 
   await a.close();
 });
 
+t.test('appender: the shared lines of a turn go out in one write, and only then resolve', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log');
+  const sync = heldSync();
+  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  const first = a.writeShared('decision 1');
+  a.writeLater('result 1');
+  const second = a.writeShared('decision 2');
+  t.equal(first, second, 'one promise for the lines of the turn');
+  t.equal(readFileSync(file, 'utf8'), '', 'nothing in the file within the turn');
+  t.equal(await settledInTurn(first), 'pending', 'so nobody may forward yet');
+  await new Promise((r) => setImmediate(r));
+  t.equal(
+    readFileSync(file, 'utf8'),
+    'decision 1\nresult 1\ndecision 2\n',
+    'one write, in order, at the end of the turn',
+  );
+  t.equal(await settled(first), 'resolved', 'resolved once written');
+  t.equal(sync.calls(), 1, 'one background sync for the burst');
+  const third = a.writeShared('decision 3');
+  a.write('denial 4');
+  t.equal(await settled(third), 'resolved', 'an unshared write takes the shared lines with it, first');
+  t.equal(readFileSync(file, 'utf8'), 'decision 1\nresult 1\ndecision 2\ndecision 3\ndenial 4\n');
+  const closing = a.close();
+  sync.release();
+  sync.release();
+  await closing;
+  await t.rejects(a.writeShared('late'), /closed/, 'a closed file takes no line');
+});
+
+t.test('appender: shared lines that cannot be written reject their callers (fail closed)', async (t) => {
+  const a = await DurableAppender.open('/dev/full');
+  const shared = a.writeShared('decision');
+  await t.rejects(shared, { code: 'ENOSPC' }, 'the requests of the turn are refused');
+  t.equal(a.failed, true);
+  await t.rejects(a.writeShared('next'), { code: 'ENOSPC' }, 'and every later one');
+  await a.close();
+});
+
+t.test('appender: a sync failing with shared lines queued rejects them unwritten', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log');
+  const sync = heldSync();
+  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  a.write('decision 1');
+  const queued = a.writeShared('decision 2');
+  sync.release(eio());
+  await t.rejects(queued, { code: 'EIO' });
+  await new Promise((r) => setImmediate(r));
+  t.equal(readFileSync(file, 'utf8'), 'decision 1\n', 'nothing is written after a failed sync');
+  await a.close().catch(() => undefined);
+});
+
+t.test('appender: a short write (a pipe) sends the rest, byte for byte', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log');
+  const calls: string[] = [];
+  // At most 3 bytes per write(2), as a full pipe might take.
+  const shortWrite: WriteSync = (fd, data, offset = 0) => {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    calls.push(typeof data);
+    return writeSync(fd, bytes, offset, Math.min(3, bytes.length - offset));
+  };
+  const a = await DurableAppender.open(file, { writeSync: shortWrite });
+  a.write('décision 1');
+  t.equal(readFileSync(file, 'utf8'), 'décision 1\n', 'the whole line, multi-byte characters intact');
+  t.same(calls, ['string', 'object', 'object', 'object'], 'the string first, then the rest from a Buffer');
+  await a.close();
+});
+
 t.test('appender: a failing write throws at once (ENOSPC), and the file stays failed', async (t) => {
   const a = await DurableAppender.open('/dev/full');
   t.throws(() => a.write('x'), { code: 'ENOSPC' });
@@ -272,6 +360,47 @@ t.test('audit log, each: write() waits for fdatasync, except a record that gates
   sync.release();
   t.equal(await settled(decision), 'resolved');
   await log.close();
+});
+
+t.test('audit log: shared records resolve at the end of the turn, chained in call order', async (t) => {
+  for (const mode of ['batch', 'each'] as const) {
+    const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'audit.jsonl');
+    const sync = heldSync();
+    const opening = AuditLog.open({
+      file,
+      manifestSha256: SHA,
+      datasync: sync.datasync,
+      sync: mode,
+      syncIntervalMs: 0,
+    });
+    await until(() => sync.inFlight() === 1);
+    sync.release();
+    const log = await opening;
+    const a = log.write({ event: 'egress_decision', n: 1 }, { shareWrite: true });
+    const b = log.write({ event: 'egress_result', n: 2 }, { noSync: true });
+    const c = log.write({ event: 'egress_decision', n: 3 }, { shareWrite: true });
+    t.equal(await settledInTurn(b), 'resolved', `${mode}: a result waits for nothing`);
+    t.equal(await settledInTurn(a), 'pending', `${mode}: not written within the turn`);
+    await new Promise((r) => setImmediate(r));
+    t.equal(readFileSync(file, 'utf8').split('\n').length, 5, `${mode}: opened + 3 records + end`);
+    if (mode === 'each') {
+      t.equal(await settled(c), 'pending', 'each: written, and waiting for its fdatasync');
+      await until(() => sync.inFlight() === 1);
+      sync.release();
+    } else {
+      sync.release();
+    }
+    await Promise.all([a, c]);
+    t.pass(`${mode}: resolved`);
+    await log.close();
+    t.same(
+      verifyAuditText(await readFile(file, 'utf8')),
+      { ok: true, records: 4 },
+      `${mode}: chain verifies`,
+    );
+  }
 });
 
 t.test('audit log: the stdout echo is one call per tick with the same lines, flushed on close', async (t) => {
