@@ -163,6 +163,12 @@ class Canonicalizer extends SignatureV4Base {
   }
 }
 
+// createCanonicalRequest reads only uriEscapePath (service and region are not in the canonical
+// request): two instances serve every request, instead of one constructed per request. Frozen:
+// they hold no state that changes.
+const ESCAPING_CANONICALIZER = Object.freeze(new Canonicalizer('', '', true));
+const VERBATIM_CANONICALIZER = Object.freeze(new Canonicalizer('', '', false));
+
 export interface CanonicalInput {
   readonly method: string;
   readonly path: string;
@@ -206,11 +212,9 @@ export function computeSignature(input: CanonicalInput): Signature {
   // An explicit allowlist: smithy would otherwise leave out user-agent, expect and friends, and
   // sign exactly what it is given; here every given header is signed and nothing else.
   const canonicalHeaders = getCanonicalHeaders(request, new Set(), new Set(names));
-  const canonicalizer = new Canonicalizer(
-    input.service,
-    input.region,
-    !UNESCAPED_PATH_SERVICES.has(input.service),
-  );
+  const canonicalizer = UNESCAPED_PATH_SERVICES.has(input.service)
+    ? VERBATIM_CANONICALIZER
+    : ESCAPING_CANONICALIZER;
   const canonicalRequest = canonicalizer.canonicalRequest(request, canonicalHeaders, input.payloadHash);
   const scope = `${input.amzDate.slice(0, 8)}/${input.region}/${input.service}/aws4_request`;
   const stringToSign = [
