@@ -14,8 +14,8 @@ import {
   MAX_MANIFEST_BYTES,
   MAX_MANIFEST_DEPTH,
   type ParseResult,
-  type Position,
   parseStrict,
+  positionOf,
   unescapePointer,
 } from './positions.ts';
 
@@ -48,7 +48,7 @@ export function readStrictJson(text: string): Extract<ParseResult, { ok: true }>
   return {
     ok: true,
     value,
-    locate: (pointer, where = 'value') => positionAt(text, locateOffset(text, pointer, where)),
+    locate: (pointer, where = 'value') => positionOf(text, locateOffset(text, pointer, where)),
   };
 }
 
@@ -136,15 +136,4 @@ function locateOffset(text: string, pointer: string, where: 'key' | 'value'): nu
     }
   }
   return offset;
-}
-
-/** 1-based line and column (UTF-16 units) of an offset; lines end at LF, as the YAML reader counts. */
-function positionAt(text: string, offset: number): Position {
-  let line = 1;
-  let lineStart = 0;
-  for (let nl = text.indexOf('\n'); nl !== -1 && nl < offset; nl = text.indexOf('\n', nl + 1)) {
-    line += 1;
-    lineStart = nl + 1;
-  }
-  return { line, column: offset - lineStart + 1 };
 }

@@ -14,7 +14,8 @@ import {
 import { parseJsonSource } from './json-source.ts';
 import { DEFAULT_AUDIENCE, isCompactJws, loadManifestJws } from './jws.ts';
 import { parseTrustKey, readKeyFile, type TrustKey } from './keys.ts';
-import { MAX_MANIFEST_BYTES, parseStrict } from './positions.ts';
+import { MAX_MANIFEST_BYTES } from './positions.ts';
+import { parseYamlSource } from './yaml-source.ts';
 
 export type { LoadResult, ManifestChecker, Problem } from './check.ts';
 export { createManifestChecker, MAX_MANIFEST_TTL_MS } from './check.ts';
@@ -39,7 +40,7 @@ export function loadManifestText(text: string, opts: LoadTextOptions): LoadResul
 
 function loadSource(text: string, bytes: CheckOptions['bytes'], opts: LoadTextOptions): LoadResult {
   const json = opts.fileName?.toLowerCase().endsWith('.json') === true;
-  const parsed = json ? parseJsonSource(text) : parseStrict(text, { schema: 'core' });
+  const parsed = json ? parseJsonSource(text) : parseYamlSource(text);
   if (!parsed.ok) {
     return {
       ok: false,

@@ -232,7 +232,8 @@ function findExcessFlowNesting(text: string): number | undefined {
   return undefined;
 }
 
-const positionOf = (text: string, offset: number): Position => {
+/** 1-based line and column (UTF-16 units) of an offset; lines end at LF, as the YAML reader counts. */
+export const positionOf = (text: string, offset: number): Position => {
   const before = text.slice(0, offset);
   const lineStart = before.lastIndexOf('\n') + 1;
   return { line: before.split('\n').length, column: offset - lineStart + 1 };

@@ -11,9 +11,9 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { parseJsonSource, readStrictJson } from '../../src/manifest/json-source.ts';
-import { escapePointer, MAX_MANIFEST_DEPTH, parseStrict } from '../../src/manifest/positions.ts';
+import { MAX_MANIFEST_DEPTH, parseStrict } from '../../src/manifest/positions.ts';
+import { agreesWithYamlReader } from '../helpers/manifest-readers.ts';
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 /** A value with the spelling of each key chosen by the generator (so "a" and "\u0061" can meet). */
 type Tree = null | boolean | number | string | Tree[] | { readonly members: readonly [string, Tree][] };
 
@@ -163,31 +163,6 @@ const texts = fc.oneof(
     .map(([n, ws, edits]) => corrupt(write(n, ws, [0], []), edits)),
 );
 
-/** Same JSON value, -0 and key order included. */
-function same(a: unknown, b: unknown): boolean {
-  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return Object.is(a, b);
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return (
-    ka.length === kb.length &&
-    ka.every(
-      (k, i) => k === kb[i] && same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
-    )
-  );
-}
-
-/** Every pointer into a value, plus one past each container (a missing member or item). */
-function pointers(value: unknown, base = ''): string[] {
-  if (typeof value !== 'object' || value === null) return [base];
-  const out = [base, `${base}/zz`, `${base}/7`, `${base}/01`];
-  const entries: [string | number, unknown][] = Array.isArray(value)
-    ? value.map((v, i) => [i, v])
-    : Object.entries(value as Record<string, Json>);
-  for (const [k, v] of entries) out.push(...pointers(v, `${base}/${escapePointer(k)}`));
-  return out;
-}
-
 const jsonParses = (text: string): boolean => {
   try {
     JSON.parse(text);
@@ -204,24 +179,18 @@ t.test('the JSON reader and the YAML reader in JSON mode agree', async (t) => {
     fc.property(texts, (text) => {
       const fast = readStrictJson(text);
       const yaml = parseStrict(text, { schema: 'json' });
-      if (fast === undefined) {
-        refused += 1;
-        if (jsonParses(text) && /^[ \t\r\n]*[[{]/.test(text) && !/\r(?!\n)/.test(text) && yaml.ok)
-          return false;
-        const source = parseJsonSource(text);
-        return source.ok && yaml.ok
-          ? same(source.value, yaml.value)
-          : !source.ok && !yaml.ok && JSON.stringify(source.problems) === JSON.stringify(yaml.problems);
-      }
-      accepted += 1;
-      if (!yaml.ok || !same(fast.value, yaml.value)) return false;
-      return pointers(fast.value).every((p) =>
-        (['key', 'value'] as const).every((at) => {
-          const a = fast.locate(p, at);
-          const b = yaml.locate(p, at);
-          return a.line === b.line && a.column === b.column;
-        }),
-      );
+      if (fast === undefined) refused += 1;
+      else accepted += 1;
+      // On JSON text with a collection at the top (and no lone CR) the verdicts are the same.
+      if (
+        fast === undefined &&
+        yaml.ok &&
+        jsonParses(text) &&
+        /^[ \t\r\n]*[[{]/.test(text) &&
+        !/\r(?!\n)/.test(text)
+      )
+        return false;
+      return agreesWithYamlReader(fast, yaml, parseJsonSource(text));
     }),
     { numRuns: 3000 },
   );
