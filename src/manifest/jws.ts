@@ -4,10 +4,10 @@
 // payload are parsed with a duplicate-refusing parser, so two JSON parsers cannot disagree on which
 // `exp` or `aud` a token has. The embedded manifest then goes through the same loader checks.
 
-import { CompactSign, compactVerify } from 'jose';
 import { ErrandError } from '../errors.ts';
 import { checkManifestValue, type LoadResult, type ManifestChecker, type Problem } from './check.ts';
 import { parseJsonSource } from './json-source.ts';
+import { signJws, verifyJwsSignature } from './jws-crypto.ts';
 import {
   ALLOWED_ALGORITHMS,
   type JwsAlgorithm,
@@ -239,23 +239,25 @@ async function verifyAndLoad(jws: string, opts: VerifyManifestOptions): Promise<
       'expected three base64url parts separated by dots (header.payload.signature)',
     );
   }
-  const [headerPart, payloadPart] = jws.split('.') as [string, string, string];
+  const [headerPart, payloadPart, signaturePart] = jws.split('.') as [string, string, string];
 
   // 2. Header, checked before any key is touched.
   const header = parseJsonStrict(decodePart(headerPart, 'JWS header').text, 'JWS header').value;
   const { alg, kid } = checkHeader(header);
   const key = selectKey(opts.trustKey, alg, kid);
 
-  // 3. Signature, with the single algorithm the header named and the key allows.
-  let payloadBytes: Uint8Array;
-  try {
-    payloadBytes = (await compactVerify(jws, key.key, { algorithms: [alg] })).payload;
-  } catch {
+  // 3. Signature, with the single algorithm the header named and the key allows, over the signing
+  // input as sent (RFC 7515 §5.2); one signature has one encoding.
+  const signature = Buffer.from(signaturePart, 'base64url');
+  if (
+    signature.toString('base64url') !== signaturePart ||
+    !verifyJwsSignature(alg, key.key, jws.slice(0, headerPart.length + 1 + payloadPart.length), signature)
+  ) {
     throw new JwsProblem('ERR_JWS_SIGNATURE', 'the signature does not verify with the trusted key');
   }
 
   // 4. Claims, from the verified bytes only.
-  const payloadText = decodePart(payloadPart, 'JWS payload').text;
+  const { bytes: payloadBytes, text: payloadText } = decodePart(payloadPart, 'JWS payload');
   const { value: claims, locate } = parseJsonStrict(payloadText, 'JWS payload');
   const claim = (name: string) => (Object.hasOwn(claims, name) ? claims[name] : undefined);
   const unknown = Object.keys(claims).filter((k) => !CLAIMS.has(k));
@@ -410,7 +412,7 @@ export async function signManifest(
     tid: loaded.loaded.manifest.task.id,
     manifest,
   };
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
-    .setProtectedHeader({ alg, typ: JWS_TYP, ...(opts.key.kid !== undefined ? { kid: opts.key.kid } : {}) })
-    .sign(opts.key.key);
+  const header = { alg, typ: JWS_TYP, ...(opts.key.kid !== undefined ? { kid: opts.key.kid } : {}) };
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${input}.${signJws(alg, opts.key.key, input).toString('base64url')}`;
 }
