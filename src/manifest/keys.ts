@@ -6,7 +6,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ErrandError } from '../errors.ts';
-import { parseStrict } from './positions.ts';
+import { parseJsonSource } from './json-source.ts';
 
 export const ALLOWED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256'] as const;
 export type JwsAlgorithm = (typeof ALLOWED_ALGORITHMS)[number];
@@ -76,7 +76,7 @@ type Json = Readonly<Record<string, unknown>>;
 /** Parse JSON strictly (duplicate members refused). Parser messages may quote the text, so a
  * private key's parse failure says only that it failed. */
 function parseJson(text: string, what: string, quote: boolean): unknown {
-  const parsed = parseStrict(text, { schema: 'json' });
+  const parsed = parseJsonSource(text);
   if (!parsed.ok) {
     throw keyError(`${what} is not valid JSON${quote ? `: ${parsed.problems[0]!.message}` : ''}`);
   }
