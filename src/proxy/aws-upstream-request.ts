@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { IncomingMessage } from 'node:http';
 import { finished, Readable, Transform } from 'node:stream';
 import type { ClassifiedAwsIntent } from '../classify/types.ts';
 import {
@@ -241,6 +242,9 @@ export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
         trailerNames,
         ...(plan.signedChunks && signing ? { signing } : {}),
         ...(decoder ? { trailers: () => decoder.trailers() } : {}),
+        // The agent's body straight from Node's HTTP parser, whose every body read is a fresh
+        // buffer that only this body reads: the encoder frees each once its chunk is copied out.
+        ...(decoder === undefined && input.body instanceof IncomingMessage ? { releaseInput: true } : {}),
       });
       return stream(decoder ? { decoder, encoder } : { encoder });
     };
