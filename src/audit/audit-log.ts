@@ -136,6 +136,8 @@ export interface WriteOptions {
    *  waits for it before forwarding keeps "in the kernel before forwarding" at one syscall per burst.
    *  With `each`, the promise then also waits for the record's fdatasync. */
   readonly shareWrite?: boolean;
+  /** Fields serialized once for every record of this writer (auditPrefix). */
+  readonly prefix?: AuditPrefix;
 }
 
 /** In `batch` mode the log is synced at most this often: back-to-back syncs made the appends that
@@ -150,6 +152,35 @@ export interface AuditSink {
   readonly healthy: boolean;
   close(): Promise<void>;
 }
+
+/** Fields that every record of one writer starts with (task, user, manifest of a listener),
+ *  serialized once: a record written with it holds them right after the chain fields, as if they
+ *  were the first of its own fields. */
+export interface AuditPrefix {
+  readonly fields: Readonly<AuditFields>;
+  /** The JSON members, without braces ('' for none). */
+  readonly json: string;
+}
+
+export function auditPrefix(fields: AuditFields): AuditPrefix {
+  const json = JSON.stringify(capped(fields));
+  return Object.freeze({ fields: Object.freeze({ ...fields }), json: json.slice(1, -1) });
+}
+
+// capStrings copies every object it walks; JSON.stringify already drops undefined.
+const capped = (value: AuditFields): unknown => (needsCap(value) ? capStrings(value) : value);
+
+const CHAIN_FIELDS = ['v', 'seq', 'time', 'prev'];
+
+/** True when `fields` names a chain field or a field of the prefix (a second member of that name). */
+function collides(fields: AuditFields, prefix: AuditPrefix | undefined): boolean {
+  for (const name of CHAIN_FIELDS) if (Object.hasOwn(fields, name)) return true;
+  if (prefix !== undefined) for (const name in prefix.fields) if (Object.hasOwn(fields, name)) return true;
+  return false;
+}
+
+/** `{"a":1}` → `,"a":1}`, `{}` → `}`: the fields' members after the ones before them. */
+const tailOf = (json: string): string => (json === '{}' ? '}' : `,${json.slice(1)}`);
 
 export class AuditLog implements AuditSink {
   #appender: DurableAppender | undefined;
@@ -270,15 +301,24 @@ export class AuditLog implements AuditSink {
 
   write(fields: AuditFields, opts?: WriteOptions): Promise<void> {
     this.#seq += 1;
-    const record = {
-      v: AUDIT_SCHEMA_VERSION,
-      seq: this.#seq,
-      time: new Date(this.#now()).toISOString(),
-      prev: this.#prev,
-      ...fields,
-    };
-    // capStrings copies every object it walks; JSON.stringify already drops undefined.
-    const line = JSON.stringify(needsCap(record) ? capStrings(record) : record);
+    const time = new Date(this.#now()).toISOString();
+    const line = collides(fields, opts?.prefix)
+      ? // A field named like a chain field or a prefix field: as one object, the later value wins.
+        JSON.stringify(
+          capped({
+            v: AUDIT_SCHEMA_VERSION,
+            seq: this.#seq,
+            time,
+            prev: this.#prev,
+            ...opts?.prefix?.fields,
+            ...fields,
+          }),
+        )
+      : // The chain fields (numbers, an ISO time, a hex hash: nothing to escape or cap), the prefix
+        // serialized once, then the fields: no merged copy of the record per write.
+        `{"v":${AUDIT_SCHEMA_VERSION},"seq":${this.#seq},"time":"${time}","prev":"${this.#prev}"` +
+        (opts?.prefix === undefined || opts.prefix.json === '' ? '' : `,${opts.prefix.json}`) +
+        tailOf(JSON.stringify(capped(fields)));
     this.#prev = lineHash(line);
     this.#echo?.(line);
     if (this.#echoText) this.#queueEcho(line);

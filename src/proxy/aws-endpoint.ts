@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
+import { auditPrefix } from '../audit/audit-log.ts';
 import { authorizeAws } from '../authorize/authorize.ts';
 import { awsBodyNeeded, classifyAws, detectAwsService, protocolOfService } from '../classify/aws.ts';
 import type { AwsIntent } from '../classify/types.ts';
@@ -146,7 +147,7 @@ export interface AwsEntry {
 export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) {
   const listener: Listener = entry?.listener ?? 'aws';
   // Built once: the manifest, and so these fields, do not change while the sidecar runs.
-  const base = auditBase(ctx, listener);
+  const base = auditPrefix(auditBase(ctx, listener));
   // The signing identity per grant set (a handful: one per grant, or one for the task session).
   const identities = new Map<string, ReturnType<typeof stsIdentity>>();
   const identityOf = (grantIds: readonly string[]) => {
@@ -179,7 +180,6 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     // (docs/decisions/0003-audit-durability.md).
     return ctx.audit.write(
       {
-        ...base,
         event: 'egress_decision',
         request_id: id,
         decision: o.decision,
@@ -201,7 +201,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
         upstream: o.upstream ?? { contacted: false },
         duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
       },
-      { shareWrite: true },
+      { shareWrite: true, prefix: base },
     );
   };
 

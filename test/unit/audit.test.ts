@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { AuditLog, capStrings } from '../../src/audit/audit-log.ts';
+import { AuditLog, auditPrefix, capStrings } from '../../src/audit/audit-log.ts';
 import { verifyAuditText } from '../../src/audit/verify.ts';
 import { main } from '../../src/cli/main.ts';
 import { captureIo } from '../helpers/cli.ts';
@@ -88,6 +88,51 @@ t.test('strings are capped and undefined fields dropped', async (t) => {
   t.equal(out.a.length, 1025);
   t.notOk('b' in out);
   t.same(out.c, [{ d: 'y' }]);
+});
+
+t.test('a record is the same object written whole or with its first fields serialized once', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const lines: string[] = [];
+  const log = await AuditLog.open({
+    file: join(dir, 'audit.jsonl'),
+    manifestSha256: SHA,
+    echo: (l) => void lines.push(l),
+    now: () => 0,
+  });
+  const base = { class: 'api_activity', task_id: 'tsk_1', warning: undefined, long: 'x'.repeat(3000) };
+  const prefix = auditPrefix(base);
+  const cases: { name: string; fields: Record<string, unknown>; prefix?: typeof prefix }[] = [
+    { name: 'whole', fields: { ...base, event: 'e', n: 1, s: 'q"\\\n', deep: { a: ['y'.repeat(2000)] } } },
+    { name: 'prefixed', fields: { event: 'e', n: 1, s: 'q"\\\n', deep: { a: ['y'.repeat(2000)] } }, prefix },
+    { name: 'no fields of its own', fields: {}, prefix },
+    { name: 'an empty prefix', fields: { event: 'e' }, prefix: auditPrefix({}) },
+    { name: 'no fields at all', fields: {} },
+    // A field named like a chain field or a prefix field: one member, the record's own value.
+    { name: 'colliding with the prefix', fields: { task_id: 'tsk_2', event: 'e' }, prefix },
+    { name: 'colliding with the chain', fields: { seq: 99, event: 'e' } },
+  ];
+  for (const c of cases) await log.write(c.fields, c.prefix ? { prefix: c.prefix } : undefined);
+  await log.close();
+  const records = lines.slice(1).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const strip = ({ v: _v, seq: _s, time: _t, prev: _p, ...rest }: Record<string, unknown>) => rest;
+  t.same(strip(records[1]!), strip(records[0]!), 'prefixed: the same members as written whole');
+  t.same(Object.keys(records[1]!), Object.keys(records[0]!), 'in the same order');
+  t.equal((records[1]!['long'] as string).length, 1025, 'the prefix is capped like the rest');
+  t.equal(((records[1]!['deep'] as { a: string[] }).a[0] as string).length, 1025);
+  t.same(strip(records[2]!), { class: 'api_activity', task_id: 'tsk_1', long: records[0]!['long'] });
+  t.same(strip(records[3]!), { event: 'e' });
+  t.same(strip(records[4]!), {});
+  t.same(strip(records[5]!), {
+    class: 'api_activity',
+    task_id: 'tsk_2',
+    long: records[0]!['long'],
+    event: 'e',
+  });
+  t.equal(lines[6]!.split('"task_id"').length, 2, 'one task_id member');
+  t.equal(records[6]!['seq'], 99, 'as before: the caller named it');
+  t.match(verifyAuditText(`${lines.join('\n')}\n`), { ok: false, line: 8 }, 'which breaks the chain there');
+  t.same(verifyAuditText(`${lines.slice(0, 7).join('\n')}\n`), { ok: true, records: 7 }, 'the rest verifies');
 });
 
 t.test('audit verify usage and unreadable files exit 2', async (t) => {
