@@ -416,7 +416,8 @@ function checkAwsGrant(
       continue;
     }
     if (parsed.service === 's3' && (type.name === 'bucket' || type.name === 'object')) {
-      const bucket = parsed.resource.split('/')[0]!;
+      const slash = parsed.resource.indexOf('/');
+      const bucket = slash === -1 ? parsed.resource : parsed.resource.slice(0, slash);
       const wrong = checkBucketName(bucket);
       if (wrong !== undefined)
         add('ERR_MANIFEST_INVALID', at, `${show(bucket)} is not a valid S3 bucket name`, wrong);
