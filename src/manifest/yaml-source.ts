@@ -104,7 +104,7 @@ function significantLines(text: string): Line[] {
     if (end === -1) end = text.length;
     let indent = 0;
     while (text.charCodeAt(start + indent) === 0x20) indent += 1;
-    const content = text.slice(start + indent, end).trimEnd();
+    const content = trimSpaces(text.slice(start + indent, end));
     if (content !== '' && !content.startsWith('#')) {
       // Document markers and directives belong to the YAML reader.
       if (indent === 0 && /^(?:---|\.\.\.|%)/.test(content)) unsupported();
@@ -114,6 +114,20 @@ function significantLines(text: string): Line[] {
   }
   return lines;
 }
+
+// YAML separates with spaces only (YAML 1.2 §6.1): String.prototype.trim would also cut a no-break
+// or an ideographic space, which belong to the scalar.
+const leadingSpaces = (text: string): number => {
+  let n = 0;
+  while (text.charCodeAt(n) === 0x20) n += 1;
+  return n;
+};
+
+const trimSpaces = (text: string): string => {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x20) end -= 1;
+  return text.slice(0, end);
+};
 
 const isSequenceEntry = (text: string): boolean => text === '-' || text.startsWith('- ');
 
@@ -217,20 +231,20 @@ function readFlowMapping(line: Line, depth: number): Parsed {
   const value: Record<string, unknown> = {};
   const members = new Map<string, { key: number; place: Place }>();
   const body = line.text.slice(1, -1);
-  if (body.trim() !== '') {
+  if (trimSpaces(body) !== '') {
     let start = 1;
     for (const entry of body.split(',')) {
-      const lead = entry.length - entry.trimStart().length;
+      const lead = leadingSpaces(entry);
       const colon = entry.indexOf(': ');
       if (colon === -1) unsupported();
       const key = entry.slice(lead, colon);
       const raw = entry.slice(colon + 2);
-      const text = raw.trim();
+      const text = trimSpaces(raw.slice(leadingSpaces(raw)));
       if (!isPlainKey(key) || members.has(key) || text === '' || /[:{}[\]"']/.test(text)) unsupported();
       value[key] = plainScalar(text, true);
       members.set(key, {
         key: line.at + start + lead,
-        place: { offset: line.at + start + colon + 2 + (raw.length - raw.trimStart().length) },
+        place: { offset: line.at + start + colon + 2 + leadingSpaces(raw) },
       });
       start += entry.length + 1;
     }

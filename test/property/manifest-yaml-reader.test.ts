@@ -2,7 +2,7 @@
 // YAML reader reads it the same way. For arbitrary block YAML (indentation from one to four
 // spaces, sequences indented or not under their key, compact mappings after dashes, one-line flow
 // mappings, comments, blank lines, trailing spaces, scalars that the core schema reads as null,
-// booleans, numbers or strings, indicator characters, repeated and forbidden keys, nesting around
+// booleans, numbers or strings, indicator characters, Unicode spaces at either end, repeated and forbidden keys, nesting around
 // the cap), then random corruption:
 //   1. whatever the block reader accepts, the YAML reader accepts with the same value and the same
 //      line:column for every key and value, and for pointers past the tree;
@@ -98,6 +98,12 @@ const scalars = fc.oneof(
     '日本語',
     'café',
     'a\u00a0b',
+    'x\u00a0',
+    '\u00a0x',
+    'x\u3000',
+    'x\u2003',
+    'x\u2028',
+    'x\ufeff',
   ),
   fc.stringMatching(/^[a-z][a-z0-9:/._-]{0,12}$/),
 );

@@ -25,6 +25,11 @@ t.test('the block reader takes plain block YAML and leaves the rest to the YAML 
       fast: true,
     },
     { name: 'a timestamp stays a string', text: 'at: 2026-11-29T20:05:00Z\n', fast: true },
+    {
+      name: 'a no-break space ends a scalar, it is no separator',
+      text: 'a: x\u00a0\nb: { c: y\u3000 }\n',
+      fast: true,
+    },
     { name: 'a quoted scalar', text: 'a: "x"\n', fast: false },
     { name: 'a number that is not a small integer', text: 'a: 1.5\n', fast: false },
     { name: 'a multi-line plain scalar', text: 'a: x\n  y\n', fast: false },
