@@ -19,7 +19,7 @@ import { createHttpGrantHandler, respondPlain } from './http-grant.ts';
 import { createPinnedUpstream } from './http-upstream.ts';
 import type { InjectSecrets } from './inject.ts';
 import { LIMITS } from './limits.ts';
-import { listen } from './listen.ts';
+import { endWithRefusal, listen, parserRefusal } from './listen.ts';
 import { createHardenedServer, createInterceptor, MITM_LIMITS, type Tunnel } from './mitm.ts';
 import type { PodCa } from './pod-ca.ts';
 import { MAX_HELLO_BYTES, readClientHelloSni } from './transparent.ts';
@@ -103,6 +103,26 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
   });
   const audit = (fields: Record<string, unknown>) => ctx.audit.write(fields).catch(() => undefined);
+  /** Records a request refused before any handler saw it (parser error, header timeout); its id. */
+  const recordClientError = (
+    listener: string,
+    authority: string | undefined,
+    code: string,
+    reason: string,
+  ) => {
+    const id = ctx.newRequestId();
+    void audit({
+      ...baseRecord(listener),
+      event: 'egress_decision',
+      request_id: id,
+      decision: 'deny',
+      reason,
+      message: `parser: ${code}`,
+      authority,
+      upstream: { contacted: false },
+    });
+    return id;
+  };
 
   /** A request refused by the front (framing, host, target): answered and recorded here. */
   const refuseFront = (
@@ -240,20 +260,13 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
         upstream: { contacted: false },
       });
     },
-    onClientError: (tunnel, code) => {
-      const id = ctx.newRequestId();
-      void audit({
-        ...baseRecord(tunnel?.listener ?? 'connect'),
-        event: 'egress_decision',
-        request_id: id,
-        decision: 'deny',
-        reason: 'malformed_request',
-        message: `parser: ${code}`,
-        authority: tunnel ? `${tunnel.host}:${tunnel.port}` : undefined,
-        upstream: { contacted: false },
-      });
-      return id;
-    },
+    onClientError: (tunnel, code, reason) =>
+      recordClientError(
+        tunnel?.listener ?? 'connect',
+        tunnel ? `${tunnel.host}:${tunnel.port}` : undefined,
+        code,
+        reason,
+      ),
   });
 
   // Absolute-form requests on the proxy listener.
@@ -470,12 +483,17 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
       });
     }),
   );
-  plainServer.on('clientError', (_error: Error, socket: Duplex) => {
-    if (socket.writable)
-      socket.end(
-        'HTTP/1.1 400 Bad Request\r\nx-egress-deny: malformed_request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
-      );
-    else socket.destroy();
+  plainServer.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const refusal = parserRefusal(error.code);
+    endWithRefusal(
+      socket,
+      refusal,
+      recordClientError('transparent', undefined, error.code ?? 'error', refusal.reason),
+    );
   });
   const onTransparentHttp = async (req: IncomingMessage, res: ServerResponse) => {
     const id = ctx.newRequestId();

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../audit/audit-log.ts';
 import { LIMITS } from './limits.ts';
 
@@ -27,6 +28,34 @@ const PARSE_ERRORS: Readonly<Record<string, { status: number; reason: string }>>
   HPE_INVALID_CHUNK_SIZE: { status: 400, reason: 'ambiguous_framing' },
   ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'timeout' },
 };
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};
+
+/** How a request Node's parser gave up on is refused: a header timeout is 408, oversized headers 431. */
+export function parserRefusal(code: string | undefined): {
+  readonly status: number;
+  readonly reason: string;
+} {
+  return PARSE_ERRORS[code ?? ''] ?? { status: 400, reason: 'malformed_request' };
+}
+
+/** Answers a parser refusal on the raw socket (there is no response object) and closes it. Every
+ *  server Errand runs, bound or handed sockets, answers the same way. */
+export function endWithRefusal(
+  socket: Duplex,
+  refusal: { status: number; reason: string },
+  id: string,
+): void {
+  const body = `Errand refused a malformed request (${refusal.reason})\nrequest id: ${id}\n`;
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status] ?? 'Bad Request'}\r\ncontent-type: text/plain\r\n` +
+      `x-egress-deny: ${refusal.reason}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
 
 export async function listen(
   handler: Handler,
@@ -61,18 +90,13 @@ export async function listen(
   server.on('checkExpectation', run);
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    const known = PARSE_ERRORS[error.code ?? ''] ?? { status: 400, reason: 'malformed_request' };
-    const id = opts.newRequestId();
-    if (socket.writable && !(error.code === 'ECONNRESET')) {
-      const body = `Errand refused a malformed request (${known.reason})\nrequest id: ${id}\n`;
-      socket.end(
-        `HTTP/1.1 ${known.status} ${known.status === 431 ? 'Request Header Fields Too Large' : known.status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
-          `content-type: text/plain\r\nx-egress-deny: ${known.reason}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    } else {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
+      if (error.code === 'ECONNRESET') return;
     }
-    if (error.code === 'ECONNRESET') return;
+    const refusal = parserRefusal(error.code);
+    const id = opts.newRequestId();
+    if (socket.writable) endWithRefusal(socket, refusal, id);
     opts.audit
       .write({
         ...opts.baseRecord(),
@@ -80,7 +104,7 @@ export async function listen(
         listener: opts.listener,
         request_id: id,
         decision: 'deny',
-        reason: known.reason,
+        reason: refusal.reason,
         message: `parser: ${error.code ?? 'error'}`,
         upstream: { contacted: false },
       })

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket } from 'node:tls';
 import type { Reason } from '../errors.ts';
 import { LIMITS } from './limits.ts';
+import { endWithRefusal, parserRefusal } from './listen.ts';
 import type { PodCa } from './pod-ca.ts';
 
 // TLS interception of a CONNECT tunnel to a host the manifest names. The first byte must open a TLS
@@ -36,8 +37,9 @@ export interface InterceptorOptions {
   readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, tunnel: Tunnel) => void;
   /** A tunnel that ended before any request could be read (recorded by the caller). */
   readonly onRefused: (tunnel: Tunnel, reason: Reason, message: string) => void;
-  /** A parse error inside the tunnel, answered 400 here (recorded by the caller). */
-  readonly onClientError: (tunnel: Tunnel | undefined, code: string) => string;
+  /** A request refused inside the tunnel before any handler saw it (a parser error, a header
+   *  timeout, CONNECT): answered here, recorded by the caller with `reason`; returns the request id. */
+  readonly onClientError: (tunnel: Tunnel | undefined, code: string, reason: string) => string;
 }
 
 export interface Interceptor {
@@ -58,9 +60,14 @@ export function createHardenedServer(): Server {
     requireHostHeader: true,
     insecureHTTPParser: false,
     rejectNonStandardBodyWrites: true,
+    connectionsCheckingInterval: 1_000,
   });
   server.maxHeadersCount = LIMITS.maxHeaderCount * 2;
   server.setTimeout(LIMITS.idleTimeoutMs, (socket: Duplex) => socket.destroy());
+  // This server is never listen()ed: sockets are handed to it. Node starts the periodic check that
+  // enforces headersTimeout (408, then close) when a server emits 'listening', so without this a
+  // client inside a tunnel could trickle its headers for as long as the idle timeout allows (A15).
+  server.emit('listening');
   return server;
 }
 
@@ -96,7 +103,7 @@ export function createInterceptor(opts: InterceptorOptions): Interceptor {
   // CONNECT inside an intercepted tunnel is never honoured (D10).
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     const tunnel = tunnels.get(socket);
-    const id = opts.onClientError(tunnel, 'CONNECT in tunnel');
+    const id = opts.onClientError(tunnel, 'CONNECT in tunnel', 'malformed_request');
     socket.end(
       `HTTP/1.1 403 Forbidden\r\nx-egress-deny: not_in_manifest\r\nx-request-id: ${id}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
     );
@@ -107,12 +114,11 @@ export function createInterceptor(opts: InterceptorOptions): Interceptor {
       socket.destroy();
       return;
     }
-    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    const id = opts.onClientError(tunnels.get(socket), error.code ?? 'error');
-    const reason = tooLarge ? 'header_too_large' : 'malformed_request';
-    const body = `Errand refused a malformed request (${reason})\nrequest id: ${id}\n`;
-    socket.end(
-      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: text/plain\r\nx-egress-deny: ${reason}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    const refusal = parserRefusal(error.code);
+    endWithRefusal(
+      socket,
+      refusal,
+      opts.onClientError(tunnels.get(socket), error.code ?? 'error', refusal.reason),
     );
   });
 

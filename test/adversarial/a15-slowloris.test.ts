@@ -3,9 +3,12 @@ import t from 'tap';
 import { request } from 'undici';
 import { LIMITS } from '../../src/proxy/limits.ts';
 import { AGENT_AUTH, harness, REPORT_KEY } from '../helpers/adversarial.ts';
+import { API_HOST, apiGrant, forwardHarness, httpManifest, tunnelExchange } from '../helpers/forward.ts';
+import { rawExchange } from '../helpers/raw-http.ts';
 
 // A15: a client that sends its headers one byte at a time is cut off by the header timeout, while
-// other requests are served meanwhile; idle connections beyond the cap are refused.
+// other requests are served meanwhile (on the endpoint, inside tunnels, on the transparent listener);
+// idle connections beyond the cap are refused.
 t.test('a slow header section is closed within the header timeout; others are served', async (t) => {
   const h = await harness(t);
   const slow = connect(h.port, '127.0.0.1');
@@ -65,4 +68,41 @@ t.test('connections beyond the cap are refused; the sidecar stays responsive', a
   });
   t.equal(ok.statusCode, 200, 'after they are gone, requests are served');
   await ok.body.text();
+});
+
+// The same header timeout applies to requests inside an intercepted CONNECT tunnel and to plain
+// HTTP on the transparent listener: their HTTP server is handed sockets instead of listening, and
+// Node enforces headersTimeout only on servers that announced 'listening'.
+const partialHeaders = `GET /v1/g HTTP/1.1\r\nHost: ${API_HOST}\r\nX-Slow: `;
+
+t.test('a slow header section inside an intercepted tunnel gets 408 within the header timeout', async (t) => {
+  const h = await forwardHarness(t, httpManifest([apiGrant({ id: 'g', path: '/v1/g' })]));
+  const started = Date.now();
+  const r = await tunnelExchange(h, `${API_HOST}:443`, partialHeaders, {
+    idleMs: LIMITS.headersTimeoutMs + 5000,
+  });
+  t.equal(r.connectStatus, 200);
+  t.same(r.statuses, [408], 'Request Timeout');
+  t.match(r.text, /\r\nx-egress-deny: timeout\r\n/);
+  t.ok(Date.now() - started <= LIMITS.headersTimeoutMs + 3000, `answered after ${Date.now() - started} ms`);
+  t.same(await h.reasons(), ['timeout'], 'recorded');
+  h.nothingReached(t, { resolvedOk: true });
+});
+
+t.test('headers dripped to the transparent listener get 408 within the header timeout', async (t) => {
+  const h = await forwardHarness(t, httpManifest([apiGrant({ id: 'g', path: '/v1/g' })]), {
+    transparent: true,
+  });
+  const started = Date.now();
+  const drip = Array.from({ length: Math.ceil(LIMITS.headersTimeoutMs / 1000) + 4 }, () => 'a');
+  const r = await rawExchange(h.sidecar.forward!.transparentPort!, [partialHeaders, ...drip], {
+    gapMs: 1000,
+    expect: 1,
+    idleMs: LIMITS.headersTimeoutMs + 6000,
+  });
+  t.same(r.statuses, [408], 'Request Timeout, although a byte arrives every second');
+  t.match(r.text, /\r\nx-egress-deny: timeout\r\n/);
+  t.ok(Date.now() - started <= LIMITS.headersTimeoutMs + 3000, `answered after ${Date.now() - started} ms`);
+  t.same(await h.reasons(), ['timeout'], 'recorded, as the endpoint records its own');
+  h.nothingReached(t, { resolvedOk: true });
 });
