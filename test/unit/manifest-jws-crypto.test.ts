@@ -53,6 +53,15 @@ t.test('node:crypto signatures interoperate with jose for every pinned algorithm
   }
 });
 
+t.test('a key of another type verifies nothing (selectKey never lets one through)', async (t) => {
+  const ed = edKeys();
+  const input = `${b64('{}')}.${b64('{}')}`;
+  const signature = signJws('EdDSA', ed.privateKey, input);
+  t.equal(verifyJwsSignature('EdDSA', ed.publicKey, input, signature), true, 'its own scheme');
+  t.equal(verifyJwsSignature('ES256', ed.publicKey, input, signature), false, 'an ECDSA scheme');
+  t.equal(verifyJwsSignature('RS256', ed.publicKey, input, signature), false, 'an RSA scheme');
+});
+
 t.test('a second encoding of a valid signature is refused', async (t) => {
   const loaded = loadManifestText(toYaml(seed()), { now: NOW, checker });
   if (!loaded.ok) return t.fail('the seed must load');
