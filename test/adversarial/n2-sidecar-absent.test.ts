@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { signTask, spawnErrand, waitReady } from '../helpers/errand-process.ts';
 import { KUBES, readRender } from '../helpers/golden-pod.ts';
-import { canConnect, freePort } from '../helpers/ports.ts';
+import { canConnect, droppingServer } from '../helpers/ports.ts';
 import { inMinutes } from '../helpers/sidecar.ts';
 
 for (const kube of KUBES) {
@@ -75,7 +75,9 @@ aws:
     - { id: read-report, action: s3:GetObject, resource: "arn:aws:s3:::acme-uploads/users/alice/report.pdf" }
 `,
   );
-  const dead = await freePort();
+  const sts = await droppingServer(); // STS that never answers
+  t.teardown(sts.close);
+  const dead = sts.port;
   const e = await spawnErrand(
     ['--manifest', task.manifest, '--trust-key', task.trustKey, '--state-dir', join(dir, 'state')],
     {

@@ -70,3 +70,17 @@ export async function waitUntil(
     await sleep(interval);
   }
 }
+
+/**
+ * A server that never answers: every connection is dropped at once (the client sees ECONNRESET).
+ * For an endpoint that must be unreachable, this holds its port for the whole test, where a port
+ * from freePort() could be taken by another test's server in the meantime. Returns its port and a
+ * close function.
+ */
+export async function droppingServer(): Promise<{ port: number; close: () => void }> {
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen({ host: LOOPBACK, port: 0 }, resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address for the server');
+  return { port: address.port, close: () => server.close() };
+}

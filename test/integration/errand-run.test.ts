@@ -8,7 +8,7 @@ import { verifyAuditText } from '../../src/audit/verify.ts';
 import { main } from '../../src/cli/main.ts';
 import { captureIo } from '../helpers/cli.ts';
 import { type Moto, startMoto } from '../helpers/moto.ts';
-import { freePort } from '../helpers/ports.ts';
+import { droppingServer, freePort } from '../helpers/ports.ts';
 import { PLACEHOLDER_CREDENTIALS, runAwsCli } from '../helpers/real-clients.ts';
 import { inMinutes } from '../helpers/sidecar.ts';
 
@@ -174,7 +174,9 @@ t.test('signed manifest: ready after the STS session, serves, SIGTERM ends clean
 
 t.test('STS refusing: not ready, with a clear reason; requests get 503, never forwarded', async (t) => {
   const state = join(dir, 'state-sts-down');
-  const deadPort = await freePort();
+  const sts = await droppingServer(); // STS that never answers
+  t.teardown(sts.close);
+  const deadPort = sts.port;
   const e = await runErrand(
     ['--manifest', join(dir, 'task.jws'), '--trust-key', join(dir, 'pub.pem'), '--state-dir', state],
     {
