@@ -69,6 +69,7 @@ export function createTaskCredentials(opts: {
     },
     credentialsFor: (grantIds) => sessions.credentialsFor(grantIds),
     signingKeysFor: async (grantIds) => (await sessions.sessionFor(grantIds)).signingKeys,
+    liveSessionFor: (grantIds) => sessions.liveSessionFor(grantIds),
     secrets: () => sessions.secrets(),
   };
 }

@@ -190,9 +190,13 @@ const checkParameters = (p: AssumeRoleParameters): void => {
 
 // ---- the owner ----
 
-interface Entry {
+/** A session's credentials and their derived signing keys (liveSessionFor). */
+export interface LiveSession {
   readonly credentials: AwsCredentials;
   readonly keys: SigningKeyCache;
+}
+
+interface Entry extends LiveSession {
   readonly expiresAt: number;
   cancel: (() => void)[];
 }
@@ -223,6 +227,8 @@ export class StsSessions {
   #state: 'starting' | 'running' | 'expired' | 'wiped' = 'starting';
   #lastError: { code: ErrorCode; message: string; at: number } | undefined;
   #cancelDeadline: (() => void) | undefined;
+  /** secrets() of the sessions held now; undefined after they change. */
+  #secrets: readonly string[] | undefined;
 
   constructor(options: StsSessionsOptions) {
     this.#o = {
@@ -256,6 +262,18 @@ export class StsSessions {
     };
   }
 
+  /** The live session that carries these grants, without waiting: undefined when it would have to
+   *  be minted (or is refused after a failure), so the caller takes sessionFor. Checks what sessionFor
+   *  checks first (grants, deadline, wipe, spent grant, expiry) and throws the same errors. Asked on
+   *  every request: no Promise and no copy of the session. */
+  liveSessionFor(grantIds: readonly string[]): LiveSession | undefined {
+    const key = this.#keyOf(grantIds);
+    this.#assertUsable();
+    if (this.#dropped.has(key)) throw new ErrandError('ERR_CREDENTIALS_SESSION', 'this grant is spent');
+    const live = this.#live.get(key);
+    return live !== undefined && this.#o.now() < live.expiresAt ? live : undefined;
+  }
+
   /** Same as sessionFor, credentials only (the proxy's CredentialProvider interface). */
   async credentialsFor(grantIds: readonly string[]): Promise<AwsCredentials> {
     return (await this.sessionFor(grantIds)).credentials;
@@ -263,12 +281,15 @@ export class StsSessions {
 
   /** Every credential value held now (current and retired sessions), for redaction of responses and logs. */
   secrets(): readonly string[] {
+    // Built when the sessions held change (#install, #discard), not on every answer scrubbed.
+    if (this.#secrets !== undefined) return this.#secrets;
     const out: string[] = [];
     for (const e of [...this.#live.values(), ...this.#retired]) {
       const { accessKeyId, secretAccessKey, sessionToken } = e.credentials;
       out.push(accessKeyId, secretAccessKey, ...(sessionToken === undefined ? [] : [sessionToken]));
     }
-    return out;
+    this.#secrets = Object.freeze(out);
+    return this.#secrets;
   }
 
   /** Discards one session for good (its grant's uses are spent): never minted again. */
@@ -278,6 +299,7 @@ export class StsSessions {
     const entry = this.#live.get(key);
     if (entry !== undefined) this.#discard(entry);
     this.#live.delete(key);
+    this.#secrets = undefined;
   }
 
   /** Discards every session and derived key (SIGTERM): nothing is minted or returned afterwards. */
@@ -439,6 +461,7 @@ export class StsSessions {
     const previous = this.#live.get(key);
     if (previous !== undefined) this.#retire(previous);
     this.#live.set(key, entry);
+    this.#secrets = undefined;
     this.#failures.delete(key);
     if (this.#state === 'starting') this.#state = 'running';
     // Never sooner than MIN_REFRESH_DELAY_MS: a session that looks short-lived to a skewed clock
@@ -481,6 +504,7 @@ export class StsSessions {
   }
 
   #discard(entry: Entry): void {
+    this.#secrets = undefined;
     for (const cancel of entry.cancel) cancel();
     entry.cancel = [];
     entry.keys.wipe();
@@ -494,6 +518,7 @@ export class StsSessions {
     for (const entry of [...this.#live.values(), ...this.#retired]) this.#discard(entry);
     this.#live.clear();
     this.#retired.clear();
+    this.#secrets = undefined;
     this.#failures.clear();
   }
 

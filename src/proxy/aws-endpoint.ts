@@ -11,10 +11,11 @@ import { type AwsProtocol, awsErrorResponse } from './aws-errors.ts';
 import { buildAwsUpstreamRequest } from './aws-upstream-request.ts';
 import { auditBase, type SidecarContext } from './context.ts';
 import { type FrontResult, normalizeRequest } from './front.ts';
-import { agentResponseHeaders } from './http-grant-request.ts';
 import { LIMITS } from './limits.ts';
 import { redactText } from './redact.ts';
 import type { Listener, NormalizedRequest } from './request.ts';
+import { scrubText } from './scrub.ts';
+import { relayHeaders } from './upstream.ts';
 
 // The AWS endpoint listener (agents set AWS_ENDPOINT_URL=http://127.0.0.1:4750). One request, in
 // order: parse, classify, authorize (taking the use), record, sign, forward, stream back, record.
@@ -41,6 +42,10 @@ async function readBounded(req: IncomingMessage, limit: number): Promise<Uint8Ar
   }
   return Buffer.concat(chunks);
 }
+
+/** Answer headers never relayed to the agent, as for an HTTP grant (agentResponseHeaders): cookies
+ *  of a session Errand's credentials opened (K3), and a header that pretends to be Errand's. */
+const OMITTED_ANSWER_HEADERS: ReadonlySet<string> = new Set(['set-cookie', 'set-cookie2', 'x-egress-deny']);
 
 /** Connection failures after which nothing of the request reached the endpoint. */
 const CONNECT_FAILURES = new Set([
@@ -158,6 +163,16 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
       identities.set(key, identity);
     }
     return identity;
+  };
+
+  // K3/L2: an endpoint echoing what Errand signed (key id, session token) is scrubbed like an HTTP grant's.
+  // An indexed scan first: most values hold no secret, and need no iterator or copy.
+  const scrubSecrets = (value: string) => {
+    const secrets = ctx.credentials.secrets();
+    for (let i = 0; i < secrets.length; i++) {
+      if (value.includes(secrets[i] as string)) return scrubText(value, secrets);
+    }
+    return value;
   };
 
   const record = (
@@ -351,8 +366,10 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     // 8. Sign the authorized request with the task's STS session.
     let upstreamReq: ReturnType<typeof buildAwsUpstreamRequest>;
     try {
-      const credentials = await ctx.credentials.credentialsFor(decision.grantIds);
-      const signingKeys = await ctx.credentials.signingKeysFor?.(decision.grantIds);
+      // A live session is used without a Promise; one to mint (or refused) takes the waiting path.
+      const live = ctx.credentials.liveSessionFor?.(decision.grantIds);
+      const credentials = live?.credentials ?? (await ctx.credentials.credentialsFor(decision.grantIds));
+      const signingKeys = live ? live.keys : await ctx.credentials.signingKeysFor?.(decision.grantIds);
       const maxBodyBytes = smallestBodyCap(ctx, decision.grantIds);
       upstreamReq = buildAwsUpstreamRequest({
         request: normalized,
@@ -390,8 +407,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
         status = answer.statusCode;
         const rid = answer.headers['x-amz-request-id'] ?? answer.headers['x-amzn-requestid'];
         upstreamRequestId = rid === undefined || rid === '' ? undefined : String(rid);
-        // K3/L2: an endpoint echoing what Errand signed (key id, session token) is scrubbed like an HTTP grant's.
-        const headers = agentResponseHeaders(answer.headers, ctx.credentials.secrets());
+        const headers = relayHeaders(answer.headers, OMITTED_ANSWER_HEADERS, scrubSecrets);
         if (status >= 300 || intent.operation === 'CreateMultipartUpload') {
           held = [];
           heldHeaders = headers;

@@ -22,6 +22,11 @@ export interface CredentialProvider {
   /** The same session's derived SigV4 keys (cached per day, region and service; wiped with the
    *  session), when the provider keeps them: saves deriving a key on every request. */
   signingKeysFor?(grantIds: readonly string[]): Promise<SigningKeyCache | undefined>;
+  /** The same session's credentials and keys when it is live now, without a Promise (asked on every
+   *  request); undefined when it must be minted first: then credentialsFor and signingKeysFor. */
+  liveSessionFor?(
+    grantIds: readonly string[],
+  ): { readonly credentials: AwsCredentials; readonly keys: SigningKeyCache } | undefined;
   /** Every secret value currently held, for redaction and canary checks. */
   secrets(): readonly string[];
   /** undefined when credentials can be had now; else a short, secret-free reason (not ready). */

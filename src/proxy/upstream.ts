@@ -96,8 +96,14 @@ export const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Response headers to relay: everything but hop-by-hop fields and those the Connection header names. */
-export function relayHeaders(headers: UpstreamResponse['headers']): Record<string, string | string[]> {
+/** Response headers to relay: everything but hop-by-hop fields and those the Connection header names;
+ *  also none of `omit` (lowercase names), and with `scrub` (when given) applied to every value kept:
+ *  one pass and one object, no copy to delete from and scrub again. */
+export function relayHeaders(
+  headers: UpstreamResponse['headers'],
+  omit?: ReadonlySet<string>,
+  scrub?: (value: string) => string,
+): Record<string, string | string[]> {
   // Most answers say only `Connection: keep-alive` (itself hop-by-hop): no extra names to drop then.
   const connection = headers['connection'];
   const named =
@@ -114,7 +120,8 @@ export function relayHeaders(headers: UpstreamResponse['headers']): Record<strin
     const value = headers[name];
     const lower = name.toLowerCase();
     if (value === undefined || HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue;
-    out[lower] = value;
+    if (omit?.has(lower) === true) continue;
+    out[lower] = scrub === undefined ? value : Array.isArray(value) ? value.map(scrub) : scrub(value);
   }
   return out;
 }

@@ -58,7 +58,15 @@ t.test('relay: bodies stream byte for byte, counted; errors are collected and re
   const url = await startUpstream(t, (req, res) => {
     if (req.url?.startsWith('/acme-uploads/big')) {
       // Chunked (no Content-Length): bytes_out can only come from counting what was relayed.
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-amz-request-id': 'RID-BIG' });
+      // Also a cookie, a forged deny header and a header echoing the key id Errand signed with (K3, L2).
+      const keyId = /Credential=([^/]+)\//.exec(String(req.headers.authorization))?.[1] ?? '';
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'x-amz-request-id': 'RID-BIG',
+        'set-cookie': 'sid=1',
+        'x-egress-deny': 'forged',
+        'x-amz-meta-echo': `signed by ${keyId}`,
+      });
       for (let off = 0; off < body.length; off += 65_536) res.write(body.subarray(off, off + 65_536));
       res.end();
     } else if (req.url?.startsWith('/acme-uploads/denied')) {
@@ -83,6 +91,13 @@ t.test('relay: bodies stream byte for byte, counted; errors are collected and re
   t.equal(got.length, BIG, 'every byte relayed');
   t.ok(got.equals(body), 'in order, unchanged');
   t.equal(big.headers['x-amz-request-id'], 'RID-BIG');
+  t.equal(big.headers['set-cookie'], undefined, 'no cookie of a session Errand opened');
+  t.equal(big.headers['x-egress-deny'], undefined, 'no header pretending to be Errand');
+  t.match(big.headers['x-amz-meta-echo'], /^signed by \S/, 'other headers relayed');
+  t.notOk(
+    String(big.headers['x-amz-meta-echo']).includes(TEST_CREDENTIALS.accessKeyId),
+    'the key id Errand signed with is scrubbed from relayed headers',
+  );
   await until(async () => (await results(sc)).length === 1);
   t.match((await results(sc))[0], {
     decision: 'allow',

@@ -656,3 +656,68 @@ t.test('a session past its expiry is not ready, even before its timer fires', as
   time.now += 16 * MIN; // the clock moved without the timers running
   t.equal(sessions.status().ready, false);
 });
+
+t.test(
+  'liveSessionFor: the live session without a Promise, or undefined when one must be minted',
+  async (t) => {
+    const { time, sts, sessions } = setup({ deadlineMs: T0 + 20 * MIN });
+    t.equal(sessions.liveSessionFor(['read-report']), undefined, 'before start: nothing live');
+    await sessions.start();
+    const s = await sessions.sessionFor(['read-report']);
+    const live = sessions.liveSessionFor(['read-report', 'write-summary']);
+    t.equal(live?.credentials, s.credentials, 'the same credentials sessionFor gives');
+    t.equal(live?.keys, s.signingKeys, 'and the same signing keys');
+    t.throws(() => sessions.liveSessionFor(['other']), {
+      code: 'ERR_CREDENTIALS_SESSION',
+      message: /names no AWS grant/,
+    });
+    t.throws(() => sessions.liveSessionFor([]), { code: 'ERR_CREDENTIALS_SESSION' });
+    // The clock passes the session's expiry before its timer ran: never handed out.
+    time.now = T0 + 15 * MIN;
+    t.equal(sessions.liveSessionFor(['read-report']), undefined, 'at its expiry: not live');
+    time.now = T0 + 20 * MIN;
+    t.throws(() => sessions.liveSessionFor(['read-report']), { code: 'ERR_CREDENTIALS_EXPIRED' });
+    t.same(sessions.secrets(), [], 'the deadline discarded it');
+    t.equal(sts.inputs.length, 1, 'liveSessionFor never mints');
+  },
+);
+
+t.test('liveSessionFor with isolation grant: spent, wiped, not yet minted', async (t) => {
+  const { sts, sessions } = setup({ isolation: 'grant' });
+  await sessions.start();
+  t.equal(sessions.liveSessionFor(['read-report']), undefined, 'not minted yet: the caller waits');
+  const a = await sessions.sessionFor(['read-report']);
+  t.equal(sessions.liveSessionFor(['read-report'])?.credentials, a.credentials);
+  t.equal(sessions.liveSessionFor(['write-summary']), undefined, 'another grant has its own session');
+  t.throws(() => sessions.liveSessionFor(['read-report', 'write-summary']), {
+    code: 'ERR_CREDENTIALS_SESSION',
+    message: /one grant only/,
+  });
+  sessions.drop('grant:read-report');
+  t.throws(() => sessions.liveSessionFor(['read-report']), {
+    code: 'ERR_CREDENTIALS_SESSION',
+    message: /this grant is spent/,
+  });
+  sessions.wipe();
+  t.throws(() => sessions.liveSessionFor(['write-summary']), { code: 'ERR_CREDENTIALS_WIPED' });
+  t.equal(sts.inputs.length, 1);
+});
+
+t.test('secrets() is built once per change of the sessions held, frozen', async (t) => {
+  const { time, sessions } = setup();
+  const none = sessions.secrets();
+  t.same(none, []);
+  await sessions.start();
+  const one = sessions.secrets();
+  t.not(one, none, 'a mint gives a new list');
+  t.same(one, ['ASIA1', 'secret-1', 'token-1']);
+  t.equal(sessions.secrets(), one, 'asked again without a change: the same list, no copy');
+  t.ok(Object.isFrozen(one), 'callers cannot edit the shared list');
+  await time.advance(10 * MIN);
+  const two = sessions.secrets();
+  t.same(two, ['ASIA2', 'secret-2', 'token-2', 'ASIA1', 'secret-1', 'token-1'], 'refresh: both');
+  await time.advance(5 * MIN);
+  t.same(sessions.secrets(), ['ASIA2', 'secret-2', 'token-2'], 'the retired one expired: gone');
+  sessions.drop('task');
+  t.same(sessions.secrets(), [], 'dropped: gone');
+});

@@ -42,3 +42,31 @@ t.test('relayHeaders drops hop-by-hop fields and the names Connection lists', as
   ];
   for (const row of rows) t.strictSame(relayHeaders(row.headers), row.expected, row.name);
 });
+
+t.test('relayHeaders with names to omit and a scrub of every value kept', async (t) => {
+  const omit = new Set(['set-cookie', 'x-egress-deny']);
+  const scrub = (v: string) => v.replaceAll('ASIASECRET', '[REDACTED]');
+  const rows: {
+    name: string;
+    headers: Record<string, string | string[] | undefined>;
+    expected: Record<string, string | string[]>;
+  }[] = [
+    {
+      name: 'omitted names dropped whatever their case; the rest scrubbed, arrays element by element',
+      headers: {
+        'Set-Cookie': ['s=1'],
+        'X-Egress-Deny': 'fake',
+        'x-amz-id-2': 'echo ASIASECRET here',
+        link: ['<a>; ASIASECRET', '<b>'],
+        connection: 'keep-alive',
+      },
+      expected: { 'x-amz-id-2': 'echo [REDACTED] here', link: ['<a>; [REDACTED]', '<b>'] },
+    },
+    {
+      name: 'nothing to omit or scrub: values kept as they came',
+      headers: { etag: '"e"', 'content-length': '3' },
+      expected: { etag: '"e"', 'content-length': '3' },
+    },
+  ];
+  for (const row of rows) t.strictSame(relayHeaders(row.headers, omit, scrub), row.expected, row.name);
+});
