@@ -6,6 +6,7 @@
 // unsigned x-amz-* headers, and whatever Errand forwards it signs (SECURITY-CASES E3, J5).
 
 import type { Operation, RouteProtocol } from './aws-routes.ts';
+import { sortNames } from './sort-names.ts';
 import type { ClassifyDeny } from './types.ts';
 
 /** Transport and client-identification headers the proxy drops: framing is regenerated, and the
@@ -190,7 +191,7 @@ export function selectAwsHeaders(
   const sensitive: string[] = [];
   let awsChunked = false;
   const protocolHeaders = PROTOCOL_HEADERS[protocol];
-  for (const name of [...headers.keys()].sort()) {
+  for (const name of sortNames([...headers.keys()])) {
     const value = headers.get(name)!;
     if (AGENT_AUTH_HEADERS.includes(name) || FRAMING.has(name)) continue;
     const bound =

@@ -82,12 +82,14 @@ function awsHostService(host: string): { service: string; region: string; bucket
   return undefined;
 }
 
-interface Evidence {
+/** Which service a request is for, and the credential scope the agent signed (checked, never obeyed). */
+export interface AwsEvidence {
+  readonly ok: true;
   readonly scope: CredentialScope | undefined;
   readonly service: string;
 }
 
-function gatherEvidence(req: NormalizedRequest): Evidence | ClassifyDeny {
+function gatherEvidence(req: NormalizedRequest): AwsEvidence | ClassifyDeny {
   // 1. Presigned or SigV2 query auth: never re-signed (E10).
   const queryAuth = refuseQueryAuth(req.query, 'query');
   if (queryAuth) return queryAuth;
@@ -149,18 +151,14 @@ function gatherEvidence(req: NormalizedRequest): Evidence | ClassifyDeny {
   if (hostService !== undefined && hostService !== service) {
     return deny('bad_host', `the Host names service ${hostService}, but it is a ${service} request`);
   }
-  return { scope, service };
+  return { ok: true, scope, service };
 }
 
 /** Which service a request on the AWS endpoint is for, from protocol evidence: X-Amz-Target for
  *  JSON protocols, a signed form POST for query protocols, the path for Lambda and Bedrock
  *  runtime, otherwise S3. The agent's credential scope must agree. */
-export function detectAwsService(
-  req: NormalizedRequest,
-): { readonly ok: true; readonly service: string } | ClassifyDeny {
-  const evidence = gatherEvidence(req);
-  if ('ok' in evidence) return evidence;
-  return { ok: true, service: evidence.service };
+export function detectAwsService(req: NormalizedRequest): AwsEvidence | ClassifyDeny {
+  return gatherEvidence(req);
 }
 
 /** Whether Errand must read the body before classifying, and up to how many bytes. */
@@ -195,13 +193,16 @@ function checkHost(
     }
     return { ok: true, hostBucket: h.bucket };
   }
-  const authorities = new Set([...ctx.expectedAuthorities].map((a) => a.toLowerCase()));
   const value = (req.headers.get('host') ?? '').toLowerCase();
   const m = /^([a-z0-9.-]+?)\.?(?::([0-9]{1,5}))?$/.exec(value);
   if (!m) return deny('bad_host', 'the Host header is missing or malformed');
   const authority = m[2] === undefined ? m[1]! : `${m[1]}:${m[2]}`;
-  if (authorities.has(authority)) return { ok: true, hostBucket: undefined };
+  // Compared lower-cased, without a lower-cased copy of the set per request.
+  for (const expected of ctx.expectedAuthorities) {
+    if (expected.toLowerCase() === authority) return { ok: true, hostBucket: undefined };
+  }
   // Virtual-hosted S3 on a local name: BUCKET.localhost:PORT (never on an IP literal).
+  const authorities = new Set([...ctx.expectedAuthorities].map((a) => a.toLowerCase()));
   for (const local of authorities) {
     const name = local.replace(/:[0-9]+$/, '');
     const suffix = `.${local}`;
@@ -225,10 +226,12 @@ export function classifyAws(
   req: NormalizedRequest,
   ctx: AwsEndpointContext,
   body: Uint8Array | undefined,
+  detected?: AwsEvidence,
 ): { readonly ok: true; readonly intent: ClassifiedAwsIntent } | ClassifyDeny {
-  // 1. Service (and the agent's scope agreeing with it).
-  const evidence = gatherEvidence(req);
-  if ('ok' in evidence) return evidence;
+  // 1. Service (and the agent's scope agreeing with it): detectAwsService's answer for this same
+  //    request when the caller has it, so the Authorization header is parsed once.
+  const evidence = detected ?? gatherEvidence(req);
+  if (!evidence.ok) return evidence;
   const service = serviceOf(evidence.service);
 
   // 2. Region: the manifest's; a request signed for another is refused, never re-targeted.

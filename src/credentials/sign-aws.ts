@@ -18,6 +18,7 @@ import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { getCanonicalHeaders, SignatureV4Base } from '@smithy/signature-v4';
 import { LRUCache } from 'lru-cache';
+import { sortNames } from '../classify/sort-names.ts';
 import { ErrandError } from '../errors.ts';
 import { type ChunkSigning, EMPTY_SHA256 } from './aws-chunked.ts';
 
@@ -226,7 +227,7 @@ export function computeSignature(input: CanonicalInput): Signature {
   ].join('\n');
   return {
     signature: createHmac('sha256', input.key).update(stringToSign).digest('hex'),
-    signedHeaders: Object.keys(canonicalHeaders).sort().join(';'),
+    signedHeaders: sortNames(Object.keys(canonicalHeaders)).join(';'),
     scope,
     canonicalRequest,
   };
@@ -437,7 +438,7 @@ export function signAwsRequest(input: SignAwsInput): SignedAwsRequest {
     `${ALGORITHM} Credential=${input.credentials.accessKeyId}/${signed.scope}, ` +
     `SignedHeaders=${signed.signedHeaders}, Signature=${signed.signature}`;
   const sorted: Record<string, string> = {};
-  for (const name of Object.keys(headers).sort()) sorted[name] = headers[name]!;
+  for (const name of sortNames(Object.keys(headers))) sorted[name] = headers[name]!;
   const streaming = input.payloadHash === STREAMING_SIGNED || input.payloadHash === STREAMING_SIGNED_TRAILER;
   return {
     headers: sorted,

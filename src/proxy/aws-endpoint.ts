@@ -316,7 +316,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     }
 
     // 5. Classify: request → operation, IAM action(s), resource(s), headers to forward.
-    const classified = classifyAws(normalized, ctx.classifyContext, body);
+    const classified = classifyAws(normalized, ctx.classifyContext, body, detected);
     if (!classified.ok)
       return denyWith({ decision: 'deny', reason: classified.reason, message: classified.message });
     const intent = classified.intent;

@@ -4,11 +4,13 @@
 import t from 'tap';
 import {
   awsBodyNeeded,
+  classifyAws,
   DROPPED_AWS_HEADERS,
   detectAwsService,
   protocolOfService,
 } from '../../src/classify/aws.ts';
-import { awsRequest, type RequestSpec } from '../helpers/classify-request.ts';
+import { parseCredentialScope } from '../../src/classify/aws-scope.ts';
+import { awsRequest, CTX, type RequestSpec, sigv4, utf8 } from '../helpers/classify-request.ts';
 
 const form = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
 
@@ -85,9 +87,13 @@ t.test('detectAwsService: protocol evidence, and the scope must agree', async (t
     ],
   ];
   for (const [name, spec, expected] of rows) {
-    const d = detectAwsService(awsRequest(spec));
+    const request = awsRequest(spec);
+    const d = detectAwsService(request);
     if (typeof expected === 'string') {
-      t.same(d, { ok: true, service: expected }, name);
+      // The service, and the scope the agent signed (classifyAws reuses it, so it is the parsed one).
+      t.same(d.ok ? { ok: d.ok, service: d.service } : d, { ok: true, service: expected }, name);
+      const scope = parseCredentialScope(request.headers.get('authorization'));
+      t.same(d.ok ? d.scope : 'deny', scope.ok ? scope.scope : 'malformed', `${name}: scope`);
     } else {
       t.equal(d.ok || d.reason, expected[0], name);
       if (!d.ok) t.match(d.message, expected[1], `${name}: message`);
@@ -163,4 +169,58 @@ t.test('the dropped header list is what the proxy strips', async (t) => {
     'x-amz-user-agent',
   ]);
   t.ok(Object.isFrozen(DROPPED_AWS_HEADERS));
+});
+
+t.test('classifyAws given the detection of the same request: the same answer, parsed once', async (t) => {
+  const rows: [string, RequestSpec, string | undefined, true | string][] = [
+    ['S3 GetObject', { target: '/bucket/key.txt' }, undefined, true],
+    [
+      'S3 signed for another region',
+      { target: '/bucket/key.txt', signedFor: false, headers: { authorization: sigv4('s3', 'eu-west-1') } },
+      undefined,
+      'bad_host',
+    ],
+    [
+      'a host that is not this endpoint',
+      { target: '/bucket/k', headers: { host: 'evil.example:4750' } },
+      undefined,
+      'bad_host',
+    ],
+    [
+      'this endpoint, host in upper case',
+      { target: '/bucket/k', headers: { host: 'LOCALHOST:4750' } },
+      undefined,
+      true,
+    ],
+    [
+      'virtual-hosted bucket on localhost',
+      { target: '/k', headers: { host: 'bucket.localhost:4750' } },
+      undefined,
+      true,
+    ],
+    [
+      'DynamoDB',
+      {
+        method: 'POST',
+        target: '/',
+        signedFor: 'dynamodb',
+        headers: {
+          'x-amz-target': 'DynamoDB_20120810.GetItem',
+          'content-type': 'application/x-amz-json-1.0',
+        },
+      },
+      '{"TableName":"reports","Key":{"id":{"S":"1"}}}',
+      true,
+    ],
+  ];
+  for (const [name, spec, text, outcome] of rows) {
+    const request = awsRequest(spec);
+    const body = text === undefined ? undefined : utf8(text);
+    const detected = detectAwsService(request);
+    t.ok(detected.ok, `${name}: detected`);
+    if (!detected.ok) continue;
+    const once = classifyAws(request, CTX, body, detected);
+    t.same(once, classifyAws(request, CTX, body), name);
+    t.equal(once.ok || once.reason, outcome, `${name}: outcome`);
+  }
 });
