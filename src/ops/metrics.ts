@@ -4,12 +4,16 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 // closed sets (listener, service, decision, reason code, grant id from the manifest): nothing the
 // agent sends becomes a label, so it cannot blow up cardinality or smuggle data out.
 
+export interface RequestLabels {
+  readonly listener: string;
+  readonly service: string;
+  readonly decision: string;
+  readonly reason: string;
+}
+
 export interface Metrics {
   readonly registry: Registry;
-  observeRequest(
-    labels: { listener: string; service: string; decision: string; reason: string },
-    seconds: number,
-  ): void;
+  observeRequest(labels: RequestLabels, seconds: number): void;
   upstreamError(service: string): void;
   setUsesRemaining(grantId: string, remaining: number): void;
   setSessionExpiry(session: string, epochSeconds: number): void;
@@ -20,11 +24,26 @@ export type SessionExpiries = () => readonly { readonly key: string; readonly ex
 
 export function createMetrics(version: string, sessionExpiries?: SessionExpiries): Metrics {
   const registry = new Registry();
-  const requests = new Counter({
+  // The labelled series of each label set, looked up once: prom-client hashes the labels on every
+  // inc/observe otherwise. Bounded: every label value comes from a closed set (see above). A request
+  // only adds to `pending`; each scrape hands the counts to prom-client (collect), so /metrics shows
+  // every request decided before it.
+  const requestSeries = new Map<
+    string,
+    { readonly labels: RequestLabels; pending: number; readonly observe: (seconds: number) => void }
+  >();
+  new Counter({
     name: 'errand_requests_total',
     help: 'Requests decided, by listener, service, decision and reason code',
     labelNames: ['listener', 'service', 'decision', 'reason'],
     registers: [registry],
+    collect() {
+      for (const series of requestSeries.values()) {
+        if (series.pending === 0) continue;
+        this.inc(series.labels, series.pending);
+        series.pending = 0;
+      }
+    },
   });
   const duration = new Histogram({
     name: 'errand_request_duration_seconds',
@@ -63,21 +82,26 @@ export function createMetrics(version: string, sessionExpiries?: SessionExpiries
     registers: [registry],
   });
   build.set({ version, node: process.versions.node }, 1);
-  // The labelled series of each label set, looked up once: prom-client hashes the labels on every
-  // inc/observe otherwise. Bounded: every label value comes from a closed set (see above).
-  const requestSeries = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
   return {
     registry,
     observeRequest(labels, seconds) {
       const key = `${labels.listener} ${labels.service} ${labels.decision} ${labels.reason}`;
       let series = requestSeries.get(key);
       if (series === undefined) {
-        const counter = requests.labels(labels);
         const histogram = duration.labels({ listener: labels.listener, decision: labels.decision });
-        series = { count: () => counter.inc(), observe: (s) => histogram.observe(s) };
+        series = {
+          labels: {
+            listener: labels.listener,
+            service: labels.service,
+            decision: labels.decision,
+            reason: labels.reason,
+          },
+          pending: 0,
+          observe: (s) => histogram.observe(s),
+        };
         requestSeries.set(key, series);
       }
-      series.count();
+      series.pending += 1;
       series.observe(seconds);
     },
     upstreamError: (service) => upstreamErrors.inc({ service }),

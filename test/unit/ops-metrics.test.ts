@@ -26,3 +26,23 @@ t.test('requests are counted and timed per label set', async (t) => {
   ];
   for (const [pattern, value] of rows) t.equal(pattern.exec(text)?.[1], value, String(pattern));
 });
+
+// Requests add to a pending count that each scrape hands over: a scrape must neither lose nor
+// double-count, and a label object the caller reuses or changes later must not move a count.
+t.test('request counts across scrapes', async (t) => {
+  const m = createMetrics('9.9.9');
+  const labels = { listener: 'aws', service: 's3', decision: 'allow', reason: 'allowed' };
+  const count = async () =>
+    /errand_requests_total\{listener="aws",service="s3",decision="allow",reason="allowed"\} (\d+)/.exec(
+      await m.registry.metrics(),
+    )?.[1];
+  t.equal(await count(), undefined, 'no series before the first request');
+  m.observeRequest(labels, 0.001);
+  t.equal(await count(), '1', 'first scrape');
+  t.equal(await count(), '1', 'a second scrape adds nothing');
+  m.observeRequest(labels, 0.001);
+  m.observeRequest({ ...labels }, 0.001);
+  labels.reason = 'changed after the call';
+  t.equal(await count(), '3', 'requests between scrapes all counted, on the labels they had');
+  t.notMatch(await m.registry.metrics(), /changed after the call/);
+});
