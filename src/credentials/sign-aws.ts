@@ -207,7 +207,8 @@ export function computeSignature(input: CanonicalInput): Signature {
     method: input.method,
     path: input.path,
     query: queryRecord(input.query),
-    headers: { ...input.headers },
+    // Read, never written, by the two smithy steps below: the caller's object, not a copy.
+    headers: input.headers as Record<string, string>,
   });
   const names = Object.keys(input.headers);
   // An explicit allowlist: smithy would otherwise leave out user-agent, expect and friends, and
@@ -218,13 +219,8 @@ export function computeSignature(input: CanonicalInput): Signature {
     : ESCAPING_CANONICALIZER;
   const canonicalRequest = canonicalizer.canonicalRequest(request, canonicalHeaders, input.payloadHash);
   const scope = `${input.amzDate.slice(0, 8)}/${input.region}/${input.service}/aws4_request`;
-  const stringToSign = [
-    ALGORITHM,
-    input.amzDate,
-    scope,
-    // One-shot digest: no Hash object per request (crypto.hash, Node 21.7).
-    hash('sha256', canonicalRequest, 'hex'),
-  ].join('\n');
+  // One-shot digest: no Hash object per request (crypto.hash, Node 21.7).
+  const stringToSign = `${ALGORITHM}\n${input.amzDate}\n${scope}\n${hash('sha256', canonicalRequest, 'hex')}`;
   return {
     signature: createHmac('sha256', input.key).update(stringToSign).digest('hex'),
     signedHeaders: sortNames(Object.keys(canonicalHeaders)).join(';'),
