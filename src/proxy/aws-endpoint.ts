@@ -15,7 +15,7 @@ import { LIMITS } from './limits.ts';
 import { redactText } from './redact.ts';
 import type { Listener, NormalizedRequest } from './request.ts';
 import { scrubText } from './scrub.ts';
-import { relayHeaders } from './upstream.ts';
+import { OMITTED_ANSWER_HEADERS, relayHeaders } from './upstream.ts';
 
 // The AWS endpoint listener (agents set AWS_ENDPOINT_URL=http://127.0.0.1:4750). One request, in
 // order: parse, classify, authorize (taking the use), record, sign, forward, stream back, record.
@@ -42,10 +42,6 @@ async function readBounded(req: IncomingMessage, limit: number): Promise<Uint8Ar
   }
   return Buffer.concat(chunks);
 }
-
-/** Answer headers never relayed to the agent, as for an HTTP grant (agentResponseHeaders): cookies
- *  of a session Errand's credentials opened (K3), and a header that pretends to be Errand's. */
-const OMITTED_ANSWER_HEADERS: ReadonlySet<string> = new Set(['set-cookie', 'set-cookie2', 'x-egress-deny']);
 
 /** Connection failures after which nothing of the request reached the endpoint. */
 const CONNECT_FAILURES = new Set([

@@ -6,7 +6,7 @@ import type { HttpGrant } from '../manifest/types.ts';
 import { decodeOnce } from './front.ts';
 import type { NormalizedRequest } from './request.ts';
 import { scrubText } from './scrub.ts';
-import { HOP_BY_HOP, relayHeaders, type UpstreamResponse } from './upstream.ts';
+import { HOP_BY_HOP, OMITTED_ANSWER_HEADERS, relayHeaders, type UpstreamResponse } from './upstream.ts';
 
 // HTTP API grants, the pure part: from the normalized request to the intent the authorizer matches,
 // and from the authorized request to the exact headers sent upstream. The URL matched is the URL
@@ -178,11 +178,9 @@ export function agentResponseHeaders(
   headers: UpstreamResponse['headers'],
   patterns: readonly string[],
 ): Record<string, string | string[]> {
-  const out = relayHeaders(headers);
-  for (const name of ['set-cookie', 'set-cookie2', 'x-egress-deny']) delete out[name];
-  if (patterns.length === 0) return out;
-  for (const [name, value] of Object.entries(out)) {
-    out[name] = Array.isArray(value) ? value.map((v) => scrubText(v, patterns)) : scrubText(value, patterns);
-  }
-  return out;
+  return relayHeaders(
+    headers,
+    OMITTED_ANSWER_HEADERS,
+    patterns.length === 0 ? undefined : (value) => scrubText(value, patterns),
+  );
 }

@@ -96,6 +96,14 @@ export const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** Answer headers never relayed to the agent, on the AWS endpoint and for HTTP grants alike: cookies
+ *  of a session Errand's credentials opened (K3), and a header that pretends to be Errand's. */
+export const OMITTED_ANSWER_HEADERS: ReadonlySet<string> = new Set([
+  'set-cookie',
+  'set-cookie2',
+  'x-egress-deny',
+]);
+
 /** Response headers to relay: everything but hop-by-hop fields and those the Connection header names;
  *  also none of `omit` (lowercase names), and with `scrub` (when given) applied to every value kept:
  *  one pass and one object, no copy to delete from and scrub again. */
