@@ -161,10 +161,16 @@ export function createHttpGrantHandler(deps: HttpGrantDeps) {
         { listener: normalized.listener, service: 'http', decision: o.decision, reason: o.reason },
         (performance.now() - started) / 1000,
       );
-      return ctx.audit.write({
-        ...httpGrantRecord(ctx, normalized, o, upstreamInfo, started, event),
-        query_keys: normalized.query.map(([k]) => k.slice(0, 64)),
-      });
+      // As on the AWS endpoint (docs/decisions/0003-audit-durability.md): decision records of one
+      // event-loop turn share one write(2), which step 9 waits for before anything leaves; a result
+      // record gates nothing and rides on the next write.
+      return ctx.audit.write(
+        {
+          ...httpGrantRecord(ctx, normalized, o, upstreamInfo, started, event),
+          query_keys: normalized.query.map(([k]) => k.slice(0, 64)),
+        },
+        event === 'egress_decision' ? { shareWrite: true } : { noSync: true },
+      );
     };
     const denyWith = async (o: Outcome) => {
       respondPlain(req, res, o.reason, o.message, id);

@@ -4,8 +4,9 @@
 // per forward, and a chain that verifies. When the audit sink cannot accept a record, an allowed
 // request is refused with 503 audit_unavailable and not forwarded; a denied one is still denied.
 
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
 import type { AuditSink } from '../../src/audit/audit-log.ts';
@@ -13,6 +14,14 @@ import { verifyAuditText } from '../../src/audit/verify.ts';
 import { createAwsEndpointHandler } from '../../src/proxy/aws-endpoint.ts';
 import { listen } from '../../src/proxy/listen.ts';
 import { AGENT_AUTH } from '../helpers/adversarial.ts';
+import {
+  API_HOST,
+  apiGrant,
+  forwardHarness,
+  httpManifest,
+  httpRequest,
+  tunnelExchange,
+} from '../helpers/forward.ts';
 import { awsGrant, manifestWith } from '../helpers/manifests.ts';
 import { rawExchange } from '../helpers/raw-http.ts';
 import { startRecordingUpstream } from '../helpers/recording-upstream.ts';
@@ -171,3 +180,28 @@ t.test(
     t.equal(upstream.requests.length, 0, 'nothing was forwarded unrecorded');
   },
 );
+
+t.test('HTTP grants: each allow record is in the audit log before the API sees the request', async (t) => {
+  const h = await forwardHarness(t, httpManifest([apiGrant({ id: 'g', path: '/v1/g', uses: 3 })]));
+  const auditFile = join(dirname(h.caDir), 'audit.jsonl');
+  // Per request reaching the API: [its position, the allow records the log held when it arrived].
+  const atArrival: [number, number][] = [];
+  h.upstream.answer(() => {
+    // Read synchronously when the request arrives: what the log held before Errand forwarded it.
+    const lines = readFileSync(auditFile, 'utf8').split('\n');
+    atArrival.push([
+      atArrival.length + 1,
+      lines.filter((l) => l.includes('"event":"egress_decision"') && l.includes('"decision":"allow"')).length,
+    ]);
+    return { status: 200, body: 'ok' };
+  });
+  const get = httpRequest('GET', '/v1/g');
+  const r = await tunnelExchange(h, `${API_HOST}:443`, [get, get, get]);
+  t.same(r.statuses, [200, 200, 200]);
+  t.equal(atArrival.length, 3);
+  // Pipelined requests are decided together, so a log may hold more than the requests seen so far.
+  for (const [nth, allows] of atArrival)
+    t.ok(allows >= nth, `request ${nth} arrived with ${allows} allow records written`);
+  const results = (await h.auditRecords()).filter((x) => x['event'] === 'egress_result');
+  t.equal(results.length, 3, 'and one result record per forward');
+});
