@@ -19,7 +19,7 @@ import { createHttpGrantHandler, respondPlain } from './http-grant.ts';
 import { createPinnedUpstream } from './http-upstream.ts';
 import type { InjectSecrets } from './inject.ts';
 import { LIMITS } from './limits.ts';
-import { endWithRefusal, listen, parserRefusal } from './listen.ts';
+import { listen, refuseClientErrors } from './listen.ts';
 import { createHardenedServer, createInterceptor, MITM_LIMITS, type Tunnel } from './mitm.ts';
 import type { PodCa } from './pod-ca.ts';
 import { MAX_HELLO_BYTES, readClientHelloSni } from './transparent.ts';
@@ -483,18 +483,10 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
       });
     }),
   );
-  plainServer.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (error.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const refusal = parserRefusal(error.code);
-    endWithRefusal(
-      socket,
-      refusal,
-      recordClientError('transparent', undefined, error.code ?? 'error', refusal.reason),
-    );
-  });
+  plainServer.on(
+    'clientError',
+    refuseClientErrors((_socket, code, reason) => recordClientError('transparent', undefined, code, reason)),
+  );
   const onTransparentHttp = async (req: IncomingMessage, res: ServerResponse) => {
     const id = ctx.newRequestId();
     const named = parseAuthority(req.headers.host ?? '');

@@ -36,25 +36,33 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 };
 
 /** How a request Node's parser gave up on is refused: a header timeout is 408, oversized headers 431. */
-export function parserRefusal(code: string | undefined): {
-  readonly status: number;
-  readonly reason: string;
-} {
+function parserRefusal(code: string | undefined): { readonly status: number; readonly reason: string } {
   return PARSE_ERRORS[code ?? ''] ?? { status: 400, reason: 'malformed_request' };
 }
 
-/** Answers a parser refusal on the raw socket (there is no response object) and closes it. Every
- *  server Errand runs, bound or handed sockets, answers the same way. */
-export function endWithRefusal(
-  socket: Duplex,
-  refusal: { status: number; reason: string },
-  id: string,
-): void {
-  const body = `Errand refused a malformed request (${refusal.reason})\nrequest id: ${id}\n`;
-  socket.end(
-    `HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status] ?? 'Bad Request'}\r\ncontent-type: text/plain\r\n` +
-      `x-egress-deny: ${refusal.reason}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+/**
+ * The 'clientError' listener of every server Errand runs, bound or handed sockets: a request Node's
+ * parser gave up on (malformed, oversized, a header timeout) is recorded with `record(socket, code,
+ * reason)`, which returns its request id, then answered on the raw socket (there is no response
+ * object) with the status, the reason and the id, and the connection closed. A connection reset
+ * by the client, or one Errand already ended (the tail of a request it refused), is only closed.
+ */
+export function refuseClientErrors(
+  record: (socket: Duplex, code: string, reason: string) => string,
+): (error: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (error, socket) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const refusal = parserRefusal(error.code);
+    const id = record(socket, error.code ?? 'error', refusal.reason);
+    const body = `Errand refused a malformed request (${refusal.reason})\nrequest id: ${id}\n`;
+    socket.end(
+      `HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status] ?? 'Bad Request'}\r\ncontent-type: text/plain\r\n` +
+        `x-egress-deny: ${refusal.reason}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  };
 }
 
 export async function listen(
@@ -89,27 +97,25 @@ export async function listen(
   server.on('checkContinue', run);
   server.on('checkExpectation', run);
 
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (error.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      if (error.code === 'ECONNRESET') return;
-    }
-    const refusal = parserRefusal(error.code);
-    const id = opts.newRequestId();
-    if (socket.writable) endWithRefusal(socket, refusal, id);
-    opts.audit
-      .write({
-        ...opts.baseRecord(),
-        event: 'egress_decision',
-        listener: opts.listener,
-        request_id: id,
-        decision: 'deny',
-        reason: refusal.reason,
-        message: `parser: ${error.code ?? 'error'}`,
-        upstream: { contacted: false },
-      })
-      .catch(() => undefined);
-  });
+  server.on(
+    'clientError',
+    refuseClientErrors((_socket, code, reason) => {
+      const id = opts.newRequestId();
+      opts.audit
+        .write({
+          ...opts.baseRecord(),
+          event: 'egress_decision',
+          listener: opts.listener,
+          request_id: id,
+          decision: 'deny',
+          reason,
+          message: `parser: ${code}`,
+          upstream: { contacted: false },
+        })
+        .catch(() => undefined);
+      return id;
+    }),
+  );
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { createSecureContext, TLSSocket } from 'node:tls';
 import type { Reason } from '../errors.ts';
 import { LIMITS } from './limits.ts';
-import { endWithRefusal, parserRefusal } from './listen.ts';
+import { refuseClientErrors } from './listen.ts';
 import type { PodCa } from './pod-ca.ts';
 
 // TLS interception of a CONNECT tunnel to a host the manifest names. The first byte must open a TLS
@@ -109,18 +109,10 @@ export function createInterceptor(opts: InterceptorOptions): Interceptor {
     );
     void req;
   });
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (error.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const refusal = parserRefusal(error.code);
-    endWithRefusal(
-      socket,
-      refusal,
-      opts.onClientError(tunnels.get(socket), error.code ?? 'error', refusal.reason),
-    );
-  });
+  server.on(
+    'clientError',
+    refuseClientErrors((socket, code, reason) => opts.onClientError(tunnels.get(socket), code, reason)),
+  );
 
   const intercept = (socket: Duplex, head: Buffer, tunnel: Tunnel) => {
     let refused = false;
