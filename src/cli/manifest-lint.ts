@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import packageJson from '../../package.json' with { type: 'json' };
 import { ErrandError } from '../errors.ts';
+import { parseInstant } from '../manifest/instant.ts';
 import { parseTrustKey, readKeyFile, type TrustKey } from '../manifest/keys.ts';
 import {
   type FileResult,
@@ -43,38 +44,6 @@ export const REVIEW_OPTIONS = {
   audience: { type: 'string' },
   at: { type: 'string' },
 } as const;
-
-const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:(Z)|([+-])(\d{2}):(\d{2}))$/i;
-
-/** An RFC 3339 date-time with its offset, to the millisecond; undefined for anything else, including
- *  dates the calendar does not have (Date.parse takes 2026-02-30 as 2 March). */
-export function parseInstant(text: string): number | undefined {
-  const m = INSTANT.exec(text);
-  if (m === null) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return undefined;
-  const local = Date.UTC(
-    year,
-    month - 1,
-    day,
-    hour,
-    minute,
-    second,
-    Math.floor(Number(`0${m[7] ?? ''}`) * 1000),
-  );
-  if (new Date(local).getUTCDate() !== day) return undefined;
-  if (m[8] !== undefined) return local;
-  const [offsetHours, offsetMinutes] = [Number(m[10]), Number(m[11])];
-  if (offsetHours > 23 || offsetMinutes > 59) return undefined;
-  return local - (m[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
-}
 
 export interface ReviewLoader {
   readonly now: number;

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../errors.ts';
 import { checkBucketName, hasWildcard, parseArn, partitionOfRegion } from './arn.ts';
 import { checkGrantUrl } from './http-url.ts';
 import { createIamCatalog, type IamAction, type IamCatalog, suggest } from './iam-actions.ts';
+import { parseInstant } from './instant.ts';
 import type { Position } from './positions.ts';
 import { createSchemaValidator, type SchemaValidator, show } from './schema.ts';
 import type {
@@ -278,26 +279,9 @@ function checkSemantics(value: unknown, now: number, iam: IamCatalog, review: bo
 type Add = (code: ErrorCode, path: string, message: string, fix?: string) => void;
 
 function checkDeadline(expiresAt: string | undefined, now: number | undefined, add: Add): void {
-  const m = expiresAt === undefined ? null : EXPIRES_AT.exec(expiresAt);
-  if (m === null) return;
-  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
-  const back = new Date(ms);
-  if (
-    back.getUTCFullYear() !== year ||
-    back.getUTCMonth() !== month - 1 ||
-    back.getUTCDate() !== day ||
-    hour > 23 ||
-    minute > 59 ||
-    second > 59
-  ) {
+  if (expiresAt === undefined || !EXPIRES_AT.test(expiresAt)) return;
+  const ms = parseInstant(expiresAt);
+  if (ms === undefined) {
     add('ERR_MANIFEST_INVALID', '/task/expiresAt', `${show(expiresAt)} is not a real date and time`);
     return;
   }

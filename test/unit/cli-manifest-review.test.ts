@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { CliIo } from '../../src/cli/io.ts';
 import { main } from '../../src/cli/main.ts';
-import { parseInstant } from '../../src/cli/manifest-lint.ts';
+import { parseInstant } from '../../src/manifest/instant.ts';
 import { signManifest } from '../../src/manifest/jws.ts';
 import { parseSigningKey } from '../../src/manifest/keys.ts';
 import { loadManifestText } from '../../src/manifest/load.ts';
