@@ -103,6 +103,24 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
   });
   const audit = (fields: Record<string, unknown>) => ctx.audit.write(fields).catch(() => undefined);
+  /** The record of a request refused before anything was contacted; `extra` says what it asked for. */
+  const recordDeny = (
+    listener: string,
+    id: string,
+    reason: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+  ) =>
+    audit({
+      ...baseRecord(listener),
+      event: 'egress_decision',
+      request_id: id,
+      decision: 'deny',
+      reason,
+      message,
+      ...extra,
+      upstream: { contacted: false },
+    });
   /** Records a request refused before any handler saw it (parser error, header timeout); its id. */
   const recordClientError = (
     listener: string,
@@ -111,16 +129,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     reason: string,
   ) => {
     const id = ctx.newRequestId();
-    void audit({
-      ...baseRecord(listener),
-      event: 'egress_decision',
-      request_id: id,
-      decision: 'deny',
-      reason,
-      message: `parser: ${code}`,
-      authority,
-      upstream: { contacted: false },
-    });
+    void recordDeny(listener, id, reason, `parser: ${code}`, { authority });
     return id;
   };
 
@@ -135,17 +144,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
   ) => {
     respondPlain(req, res, reason, message, id);
     ctx.metrics.observeRequest({ listener, service: 'http', decision: 'deny', reason }, 0);
-    return audit({
-      ...baseRecord(listener),
-      event: 'egress_decision',
-      request_id: id,
-      decision: 'deny',
-      reason,
-      message,
-      method: req.method,
-      target: req.url?.slice(0, 256),
-      upstream: { contacted: false },
-    });
+    return recordDeny(listener, id, reason, message, { method: req.method, target: req.url?.slice(0, 256) });
   };
 
   // Requests inside intercepted tunnels. The AWS handler of a tunnel is built on its first request
@@ -192,15 +191,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
   const refuseUpgrade = (socket: Duplex, listener: string, id: string, reason: Reason, message: string) => {
     refuseOnSocket(socket, reason, message, id);
     ctx.metrics.observeRequest({ listener, service: 'websocket', decision: 'deny', reason }, 0);
-    void audit({
-      ...baseRecord(listener),
-      event: 'egress_decision',
-      request_id: id,
-      decision: 'deny',
-      reason,
-      message,
-      upstream: { contacted: false },
-    });
+    void recordDeny(listener, id, reason, message);
   };
   const onUpgrade = (
     req: IncomingMessage,
@@ -306,17 +297,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
     }
     setTimeout(() => socket.destroy(), 1_000).unref();
     ctx.metrics.observeRequest({ listener: 'connect', service: 'tunnel', decision: 'deny', reason }, 0);
-    void audit({
-      ...baseRecord('connect'),
-      event: 'egress_decision',
-      request_id: id,
-      decision: 'deny',
-      reason,
-      message,
-      method: 'CONNECT',
-      authority: target.slice(0, 256),
-      upstream: { contacted: false },
-    });
+    void recordDeny('connect', id, reason, message, { method: 'CONNECT', authority: target.slice(0, 256) });
   };
 
   const track = (socket: Duplex) => {
@@ -513,16 +494,7 @@ export async function startForwardProxy(opts: ForwardProxyOptions): Promise<Forw
   ) => {
     socket.destroy();
     ctx.metrics.observeRequest({ listener: 'transparent', service: 'tunnel', decision: 'deny', reason }, 0);
-    void audit({
-      ...baseRecord('transparent'),
-      event: 'egress_decision',
-      request_id: id,
-      decision: 'deny',
-      reason,
-      message,
-      authority: authority.slice(0, 256),
-      upstream: { contacted: false },
-    });
+    void recordDeny('transparent', id, reason, message, { authority: authority.slice(0, 256) });
   };
   const onTransparentConnection = (socket: Socket) => {
     const id = ctx.newRequestId();
