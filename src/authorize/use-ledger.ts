@@ -85,6 +85,7 @@ export class UseLedger {
     return Math.max(0, limit - (this.#used.get(grantId) ?? 0));
   }
 
+  /** Uses taken of a counted grant (0 for an unlimited one: it has nothing to count). */
   used(grantId: string): number {
     return this.#used.get(grantId) ?? 0;
   }
@@ -93,7 +94,10 @@ export class UseLedger {
    *  the decision and the take. Returns the first exhausted grant id, or undefined when taken. */
   take(grantIds: readonly string[]): string | undefined {
     for (const id of grantIds) if (this.remaining(id) === 0) return id;
-    for (const id of grantIds) this.#used.set(id, (this.#used.get(id) ?? 0) + 1);
+    // An unlimited grant has nothing to count (nothing journals or reads its uses).
+    for (const id of grantIds) {
+      if (this.#limits.get(id) !== 'unlimited') this.#used.set(id, (this.#used.get(id) ?? 0) + 1);
+    }
     return undefined;
   }
 

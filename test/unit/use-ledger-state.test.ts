@@ -61,10 +61,19 @@ t.test('a state directory Errand owns is made 0700; one it does not own is left 
   t.equal(((await stat(theirs)).mode & 0o777).toString(8), '777');
 });
 
-t.test('used() counts takes', async (t) => {
-  const l = UseLedger.inMemory([{ id: 'read', uses: 2 }]);
+t.test('used() counts takes of counted grants; an unlimited grant is taken without counting', async (t) => {
+  const l = UseLedger.inMemory([
+    { id: 'read', uses: 2 },
+    { id: 'list', uses: 'unlimited' },
+  ]);
   t.equal(l.used('read'), 0);
-  t.equal(l.take(['read']), undefined);
+  t.equal(l.take(['read', 'list']), undefined);
   t.equal(l.used('read'), 1);
   t.equal(l.remaining('read'), 1);
+  t.equal(l.take(['list']), undefined);
+  t.equal(l.used('list'), 0, 'nothing counted');
+  t.equal(l.remaining('list'), 'unlimited');
+  t.equal(l.take(['read', 'list']), undefined);
+  t.equal(l.take(['read', 'list']), 'read', 'the counted grant still runs out');
+  t.equal(l.used('read'), 2, 'and a refused take counted nothing');
 });
