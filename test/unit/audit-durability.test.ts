@@ -2,7 +2,7 @@ import { readFileSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { type Datasync, DurableAppender, type WriteSync } from '../../src/audit/durable-appender.ts';
 import { verifyAuditText } from '../../src/audit/verify.ts';
@@ -13,6 +13,16 @@ import { verifyAuditText } from '../../src/audit/verify.ts';
 // background sync fails every later write.
 
 const SHA = 'd'.repeat(64);
+
+/** A background-sync appender on a fresh file whose fdatasync calls wait until the test ends them. */
+async function heldAppender(t: Test) {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'log');
+  const sync = heldSync();
+  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  return { file, sync, a };
+}
 
 /** An fdatasync the test completes by hand: counts calls, holds each until released (then answers
  *  at once: what is on disk is not what these tests look at). */
@@ -66,11 +76,7 @@ const eio = (): NodeJS.ErrnoException =>
   Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
 
 t.test('appender: write() is in the file when it returns; syncs are one at a time and grouped', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'log');
-  const sync = heldSync();
-  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  const { file, sync, a } = await heldAppender(t);
   a.write('one');
   // Another reader sees it at once: it is in the kernel, whatever happens to Errand next.
   t.equal(readFileSync(file, 'utf8'), 'one\n', 'written before write() returned');
@@ -165,11 +171,7 @@ t.test('appender: a failing sync fails its waiters and every later write', async
 });
 
 t.test('appender: a deferred line goes out with the next write, or at the end of the turn', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'log');
-  const sync = heldSync();
-  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  const { file, sync, a } = await heldAppender(t);
   a.writeLater('result 1');
   t.equal(readFileSync(file, 'utf8'), '', 'not yet in the file');
   t.equal(sync.calls(), 0, 'and no sync for it');
@@ -203,11 +205,7 @@ t.test('appender: a deferred line that cannot be written fails the file for the 
 });
 
 t.test('appender: the shared lines of a turn go out in one write, and only then resolve', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'log');
-  const sync = heldSync();
-  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  const { file, sync, a } = await heldAppender(t);
   const first = a.writeShared('decision 1');
   a.writeLater('result 1');
   const second = a.writeShared('decision 2');
@@ -243,11 +241,7 @@ t.test('appender: shared lines that cannot be written reject their callers (fail
 });
 
 t.test('appender: a sync failing with shared lines queued rejects them unwritten', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'log');
-  const sync = heldSync();
-  const a = await DurableAppender.open(file, { background: true, datasync: sync.datasync });
+  const { file, sync, a } = await heldAppender(t);
   a.write('decision 1');
   const queued = a.writeShared('decision 2');
   sync.release(eio());

@@ -3,7 +3,6 @@ import { createServer, request as httpRequest, type IncomingMessage } from 'node
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import t from 'tap';
-import type { ClassifiedAwsIntent } from '../../src/classify/types.ts';
 import {
   type ChunkSigning,
   createAwsChunkedEncoder,
@@ -11,9 +10,9 @@ import {
   UPSTREAM_CHUNK_SIZE,
 } from '../../src/credentials/aws-chunked.ts';
 import { buildAwsUpstreamRequest } from '../../src/proxy/aws-upstream-request.ts';
-import type { AwsOrigin } from '../../src/proxy/context.ts';
 import type { NormalizedRequest } from '../../src/proxy/request.ts';
 import { TEST_CREDENTIALS } from '../helpers/sidecar.ts';
+import { PLAIN_HTTP_ORIGIN, PUT_INTENT } from '../helpers/upload-intent.ts';
 
 // Held chunks of a body whose pieces are the encoder's own (the HTTP parser's copies of the agent's
 // body): sent as one buffer per chunk, byte for byte what the view-by-view encoder sends, with the
@@ -140,19 +139,8 @@ t.test('a piece changed before its chunk is sent is refused, nothing of the chun
   t.equal(out.length, 0, 'nothing emitted');
 });
 
-const HTTP: AwsOrigin = { scheme: 'http', host: '127.0.0.1', port: 9000, basePath: '' };
-const INTENT = {
-  kind: 'aws',
-  service: 's3',
-  region: 'us-east-1',
-  operation: 'PutObject',
-  needs: [{ action: 's3:PutObject', resource: 'arn:aws:s3:::acme-uploads/out/data.bin' }],
-  s3: { bucket: 'acme-uploads', rawKey: 'out/data.bin' },
-  endpointPrefix: 's3',
-  forwardHeaders: [],
-  sensitiveHeaders: [],
-  awsChunked: false,
-} satisfies ClassifiedAwsIntent;
+const HTTP = PLAIN_HTTP_ORIGIN;
+const INTENT = PUT_INTENT;
 const requestWith = (length: number): NormalizedRequest => ({
   id: 'req-1',
   listener: 'aws',

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import t from 'tap';
-import type { ClassifiedAwsIntent } from '../../src/classify/types.ts';
 import {
   type AwsChunkedTrailer,
   createAwsChunkedEncoder,
@@ -15,26 +14,16 @@ import { buildAwsUpstreamRequest } from '../../src/proxy/aws-upstream-request.ts
 import type { AwsOrigin } from '../../src/proxy/context.ts';
 import type { NormalizedRequest } from '../../src/proxy/request.ts';
 import { TEST_CREDENTIALS } from '../helpers/sidecar.ts';
+import { PLAIN_HTTP_ORIGIN, PUT_INTENT } from '../helpers/upload-intent.ts';
 
 // The streamed body of an S3 PUT as Errand sends it upstream: one Transform from the agent's body
 // (cap, aws-chunked decoder, Errand's framing), read the way undici reads it. Each row checks the
 // bytes sent, the lengths declared, and what happens to the agent's stream when a side fails.
 
 const NOW = new Date('2026-11-29T20:00:00Z');
-const HTTP: AwsOrigin = { scheme: 'http', host: '127.0.0.1', port: 9000, basePath: '' };
+const HTTP = PLAIN_HTTP_ORIGIN;
 const HTTPS: AwsOrigin = { scheme: 'https', host: 's3.us-east-1.amazonaws.com', port: 443, basePath: '' };
-const INTENT = {
-  kind: 'aws',
-  service: 's3',
-  region: 'us-east-1',
-  operation: 'PutObject',
-  needs: [{ action: 's3:PutObject', resource: 'arn:aws:s3:::acme-uploads/out/data.bin' }],
-  s3: { bucket: 'acme-uploads', rawKey: 'out/data.bin' },
-  endpointPrefix: 's3',
-  forwardHeaders: [],
-  sensitiveHeaders: [],
-  awsChunked: false,
-} satisfies ClassifiedAwsIntent;
+const INTENT = PUT_INTENT;
 const CRC: AwsChunkedTrailer = { name: 'x-amz-checksum-crc32', value: 'NSRBwg==' };
 
 const requestWith = (headers: Record<string, string>): NormalizedRequest => ({
