@@ -194,7 +194,7 @@ export async function runLargeTransfer(ctx: BenchContext): Promise<ScenarioResul
         `One ${size} object per transfer, generated as it is sent; PUTs in the payload modes an SDK uses ` +
         '(client hash: x-amz-content-sha256 = the body hash; unsigned: UNSIGNED-PAYLOAD; trailer: ' +
         'aws-chunked with a CRC32 trailer) through an Errand whose upstream is https, and UNSIGNED-PAYLOAD ' +
-        'through an Errand whose upstream is plain http, which signs every 64 KiB chunk itself. Direct: the ' +
+        'through an Errand whose upstream is plain http, which signs every 1 MiB chunk itself. Direct: the ' +
         'same bytes to the same upstream. Throughput: data bytes over request start to response end. Peak ' +
         "RSS: Errand's VmHWM (reset before each transfer) minus its VmRSS just before. First byte: the " +
         "upstream's clock at the first body byte minus the client's at request start (one machine, one clock).",

@@ -309,6 +309,9 @@ export interface AwsChunkedEncodeOptions {
    *  instead of one per piece), and every piece that is a whole buffer is freed at once
    *  (ArrayBuffer transfer) instead of waiting for V8's next full collection. */
   readonly releaseInput?: boolean;
+  /** With `releaseInput`: where a held chunk is joined (default: a fresh buffer). The buffer is
+   *  the caller's again only once the upstream has written it (src/proxy/chunk-buffer-pool.ts). */
+  readonly chunkBuffer?: (length: number) => Buffer;
 }
 
 const sha256Hex = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex');
@@ -452,7 +455,7 @@ export function createAwsChunkedEncoder(options: AwsChunkedEncodeOptions): AwsCh
     for (const piece of held) length += piece.length;
     if (length !== size)
       throw new ErrandError('ERR_AWS_CHUNKED_LENGTH', 'a chunk changed before it was sent');
-    const out = Buffer.allocUnsafe(line.length + size);
+    const out = options.chunkBuffer?.(line.length + size) ?? Buffer.allocUnsafe(line.length + size);
     let at = line.copy(out, 0);
     for (const piece of held) {
       out.set(piece, at);

@@ -21,6 +21,7 @@ import {
   UNSIGNED_PAYLOAD,
 } from '../credentials/sign-aws.ts';
 import { ErrandError } from '../errors.ts';
+import { type ChunkBufferPool, createChunkBufferPool } from './chunk-buffer-pool.ts';
 import type { AwsCredentials, AwsOrigin } from './context.ts';
 import { decodeOnce } from './front.ts';
 import type { NormalizedRequest } from './request.ts';
@@ -81,12 +82,17 @@ function connect(source: Readable, body: Transform): void {
   });
 }
 
+/** The longest size line of a chunk: the previous chunk's CRLF, the size in hex, the signature. */
+const MAX_SIZE_LINE = 2 + 16 + ';chunk-signature='.length + 64 + 2;
+
 /** How the agent's body becomes the upstream body: an optional aws-chunked decoder, then an
  *  optional encoder of Errand's framing (absent: the data passes through). */
 interface BodyStages {
   readonly limit: number | undefined;
   readonly decoder?: AwsChunkedDecoder;
   readonly encoder?: AwsChunkedEncoder;
+  /** The encoder's chunk buffers, reused once the upstream has written them. */
+  readonly pool?: ChunkBufferPool;
 }
 
 /** One Transform from the agent's body to the upstream body: the cap (A14), the decoder and the
@@ -94,11 +100,12 @@ interface BodyStages {
  *  step, and the stream's own back-pressure bounds what is queued between the agent and the
  *  upstream. An ErrandError from any step destroys our body: the upstream request is aborted. */
 function transformBody(source: AsyncIterable<Uint8Array>, stages: BodyStages): Readable {
-  const { limit, decoder, encoder } = stages;
+  const { limit, decoder, encoder, pool } = stages;
   let total = 0;
-  const send = (bytes: Uint8Array): void => {
+  let push = (bytes: Uint8Array): void => {
     body.push(bytes);
   };
+  const send = (bytes: Uint8Array): void => push(bytes);
   const data = encoder === undefined ? send : (bytes: Uint8Array) => encoder.push(bytes, send);
   const body = new Transform({
     // Up to a chunk of Errand's framing may wait for the upstream, as Readable.from's 16 pieces of
@@ -126,6 +133,7 @@ function transformBody(source: AsyncIterable<Uint8Array>, stages: BodyStages): R
       }
     },
   });
+  if (pool !== undefined) push = pool.watch(body);
   // The agent's body is read only once the upstream reads ours (as a pull would): a request that
   // fails before sending leaves the agent's stream untouched.
   const read = body._read;
@@ -236,17 +244,22 @@ export function buildAwsUpstreamRequest(input: BuildInput): UpstreamRequest {
             trailerSignature: plan.agentTrailerSignature,
           })
         : undefined;
+      // The agent's body straight from Node's HTTP parser, whose every body read is a fresh
+      // buffer that only this body reads: the encoder frees each once its chunk is copied out,
+      // into buffers reused once the upstream has written them.
+      const pool =
+        decoder === undefined && input.body instanceof IncomingMessage
+          ? createChunkBufferPool(UPSTREAM_CHUNK_SIZE + MAX_SIZE_LINE)
+          : undefined;
       const encoder = createAwsChunkedEncoder({
         decodedLength,
         chunkSize: UPSTREAM_CHUNK_SIZE,
         trailerNames,
         ...(plan.signedChunks && signing ? { signing } : {}),
         ...(decoder ? { trailers: () => decoder.trailers() } : {}),
-        // The agent's body straight from Node's HTTP parser, whose every body read is a fresh
-        // buffer that only this body reads: the encoder frees each once its chunk is copied out.
-        ...(decoder === undefined && input.body instanceof IncomingMessage ? { releaseInput: true } : {}),
+        ...(pool ? { releaseInput: true, chunkBuffer: pool.take } : {}),
       });
-      return stream(decoder ? { decoder, encoder } : { encoder });
+      return stream(decoder ? { decoder, encoder } : { encoder, ...(pool ? { pool } : {}) });
     };
   }
 

@@ -10,9 +10,8 @@ import {
   UPSTREAM_CHUNK_SIZE,
 } from '../../src/credentials/aws-chunked.ts';
 import { buildAwsUpstreamRequest } from '../../src/proxy/aws-upstream-request.ts';
-import type { NormalizedRequest } from '../../src/proxy/request.ts';
 import { TEST_CREDENTIALS } from '../helpers/sidecar.ts';
-import { PLAIN_HTTP_ORIGIN, PUT_INTENT } from '../helpers/upload-intent.ts';
+import { PLAIN_HTTP_ORIGIN, PUT_INTENT, unsignedPutRequest } from '../helpers/upload-intent.ts';
 
 // Held chunks of a body whose pieces are the encoder's own (the HTTP parser's copies of the agent's
 // body): sent as one buffer per chunk, byte for byte what the view-by-view encoder sends, with the
@@ -141,21 +140,7 @@ t.test('a piece changed before its chunk is sent is refused, nothing of the chun
 
 const HTTP = PLAIN_HTTP_ORIGIN;
 const INTENT = PUT_INTENT;
-const requestWith = (length: number): NormalizedRequest => ({
-  id: 'req-1',
-  listener: 'aws',
-  method: 'PUT',
-  scheme: 'http',
-  host: '127.0.0.1',
-  port: 4750,
-  rawPath: '/acme-uploads/out/data.bin',
-  rawQuery: '',
-  query: [],
-  headers: new Map([
-    ['content-length', String(length)],
-    ['x-amz-content-sha256', 'UNSIGNED-PAYLOAD'],
-  ]),
-});
+const requestWith = unsignedPutRequest;
 
 /** Builds the upstream request for `body` and reads its body the way undici does (flowing). */
 const sendUpstream = async (body: IncomingMessage | Readable, length: number) => {

@@ -12,9 +12,8 @@ import {
 import { deriveSigningKey } from '../../src/credentials/sign-aws.ts';
 import { buildAwsUpstreamRequest } from '../../src/proxy/aws-upstream-request.ts';
 import type { AwsOrigin } from '../../src/proxy/context.ts';
-import type { NormalizedRequest } from '../../src/proxy/request.ts';
 import { TEST_CREDENTIALS } from '../helpers/sidecar.ts';
-import { PLAIN_HTTP_ORIGIN, PUT_INTENT } from '../helpers/upload-intent.ts';
+import { PLAIN_HTTP_ORIGIN, PUT_INTENT, putRequest } from '../helpers/upload-intent.ts';
 
 // The streamed body of an S3 PUT as Errand sends it upstream: one Transform from the agent's body
 // (cap, aws-chunked decoder, Errand's framing), read the way undici reads it. Each row checks the
@@ -26,18 +25,7 @@ const HTTPS: AwsOrigin = { scheme: 'https', host: 's3.us-east-1.amazonaws.com', 
 const INTENT = PUT_INTENT;
 const CRC: AwsChunkedTrailer = { name: 'x-amz-checksum-crc32', value: 'NSRBwg==' };
 
-const requestWith = (headers: Record<string, string>): NormalizedRequest => ({
-  id: 'req-1',
-  listener: 'aws',
-  method: 'PUT',
-  scheme: 'http',
-  host: '127.0.0.1',
-  port: 4750,
-  rawPath: '/acme-uploads/out/data.bin',
-  rawQuery: '',
-  query: [],
-  headers: new Map(Object.entries(headers)),
-});
+const requestWith = putRequest;
 
 /** Bytes whose value depends on their position, cut into uneven pieces like socket reads. */
 const dataOf = (length: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (i * 31 + 7) % 251));
