@@ -61,8 +61,9 @@ export interface SidecarOptions {
   readonly dialer?: Dialer;
   readonly logger?: Logger;
   readonly echoAudit?: (line: string) => void;
-  /** Audit lines for stdout, newline-terminated, batched per tick (one write per burst). */
-  readonly echoAuditText?: (text: string) => void;
+  /** Audit lines for stdout, newline-terminated UTF-8: the bytes of each write(2) of the audit file
+   *  (one per burst), valid during the call only. */
+  readonly echoAuditBytes?: (bytes: Uint8Array) => void;
   /** When an audit record counts as written (default batch: handed to the kernel). */
   readonly auditSync?: AuditSync;
 }
@@ -91,7 +92,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     manifestSha256: opts.loaded.sha256,
     now,
     ...(opts.echoAudit ? { echo: opts.echoAudit } : {}),
-    ...(opts.echoAuditText ? { echoText: opts.echoAuditText } : {}),
+    ...(opts.echoAuditBytes ? { echoBytes: opts.echoAuditBytes } : {}),
     ...(opts.auditSync ? { sync: opts.auditSync } : {}),
   });
   const grants = [...(m.aws?.grants ?? []), ...(m.http?.grants ?? [])];

@@ -189,9 +189,13 @@ export class AuditLog implements AuditSink {
   #echo: ((line: string) => void) | undefined;
   #now: () => number;
   #sync: AuditSync = 'batch';
-  /** Echo lines of this tick, written together by one call to #echoText (one write(2) per burst). */
-  #echoText: ((text: string) => void) | undefined;
+  /** Without a file only: echo lines of this tick, written together by one call to #echoBytes (one
+   *  write(2) per burst). With a file, the appender hands the echo each write(2)'s bytes. */
+  #echoBytes: ((bytes: Uint8Array) => void) | undefined;
   #echoPending = '';
+  /** The ISO time of the last record: records of one millisecond share one string. */
+  #lastMs = Number.NaN;
+  #lastTime = '';
   #echoScheduled = false;
   /** The first append closes a torn line left by the previous run. */
   #closeTornLine = false;
@@ -220,9 +224,10 @@ export class AuditLog implements AuditSink {
     now?: () => number;
     lastLine?: string;
     sync?: AuditSync;
-    /** Receives newline-terminated audit lines, several per call when written in one tick
-     *  (container log collection). Flushed on close. */
-    echoText?: (text: string) => void;
+    /** Receives newline-terminated audit lines as UTF-8, the bytes of each write(2) of the file
+     *  (several lines when written in one turn; without a file, those of one tick), for container
+     *  log collection. Valid during the call only: a receiver that keeps them copies them. */
+    echoBytes?: (bytes: Uint8Array) => void;
     /** Tests: a slow or failing fdatasync. */
     datasync?: Datasync;
     /** `batch`: background syncs at most once per this many ms (default AUDIT_SYNC_INTERVAL_MS). */
@@ -235,7 +240,7 @@ export class AuditLog implements AuditSink {
         last && opts.lastLine
           ? new AuditLog(undefined, lineHash(opts.lastLine), last.seq, opts.echo, now)
           : new AuditLog(undefined, genesisHash(opts.manifestSha256), 0, opts.echo, now);
-      echoOnly.#echoText = opts.echoText;
+      echoOnly.#echoBytes = opts.echoBytes;
       return echoOnly;
     }
     const file = opts.file;
@@ -255,6 +260,8 @@ export class AuditLog implements AuditSink {
         background: opts.sync !== 'each',
         backgroundIntervalMs: opts.syncIntervalMs ?? AUDIT_SYNC_INTERVAL_MS,
         ...(opts.datasync ? { datasync: opts.datasync } : {}),
+        // The echo is what the file got, from the same bytes: no second encoding or join.
+        ...(opts.echoBytes ? { onWrite: opts.echoBytes } : {}),
       });
     } catch (error) {
       throw unavailable(error);
@@ -269,7 +276,6 @@ export class AuditLog implements AuditSink {
     );
     log.#closeTornLine = tail.unterminated;
     log.#sync = opts.sync ?? 'batch';
-    log.#echoText = opts.echoText;
     const tornText = tail.torn.join('\n');
     try {
       // Synced in every mode: a log that cannot reach the disk stops Errand before it serves.
@@ -301,7 +307,12 @@ export class AuditLog implements AuditSink {
 
   write(fields: AuditFields, opts?: WriteOptions): Promise<void> {
     this.#seq += 1;
-    const time = new Date(this.#now()).toISOString();
+    const ms = this.#now();
+    if (ms !== this.#lastMs) {
+      this.#lastMs = ms;
+      this.#lastTime = new Date(ms).toISOString();
+    }
+    const time = this.#lastTime;
     const line = collides(fields, opts?.prefix)
       ? // A field named like a chain field or a prefix field: as one object, the later value wins.
         JSON.stringify(
@@ -319,12 +330,16 @@ export class AuditLog implements AuditSink {
         `{"v":${AUDIT_SCHEMA_VERSION},"seq":${this.#seq},"time":"${time}","prev":"${this.#prev}"` +
         (opts?.prefix === undefined || opts.prefix.json === '' ? '' : `,${opts.prefix.json}`) +
         tailOf(JSON.stringify(capped(fields)));
-    this.#prev = lineHash(line);
     this.#echo?.(line);
-    if (this.#echoText) this.#queueEcho(line);
-    if (!this.#appender) return Promise.resolve();
-    // One write: the newline that closes the torn line and the record that re-anchors after it.
-    const text = this.#closeTornLine ? `\n${line}` : line;
+    if (!this.#appender) {
+      this.#prev = lineHash(line);
+      if (this.#echoBytes) this.#queueEcho(line);
+      return Promise.resolve();
+    }
+    // Encoded once: the chain hashes the bytes the file (and the echo) get. One write: the newline
+    // that closes a torn line and the record that re-anchors after it (the echo gets both too).
+    const text = Buffer.from(this.#closeTornLine ? `\n${line}` : line);
+    this.#prev = hash('sha256', this.#closeTornLine ? text.subarray(1) : text, 'hex');
     this.#closeTornLine = false;
     const appender = this.#appender;
     if (opts?.shareWrite === true && opts.noSync !== true) {
@@ -355,7 +370,7 @@ export class AuditLog implements AuditSink {
     // The echo is a copy for log collection: a closed or failing stdout never stops the audit.
     if (text !== '')
       try {
-        this.#echoText?.(text);
+        this.#echoBytes?.(Buffer.from(text));
       } catch {}
   }
 

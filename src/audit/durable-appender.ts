@@ -12,6 +12,9 @@ import { promisify } from 'node:util';
 //   the turn; the promise it returns resolves once that write returned (rejects when it failed).
 //   A caller that waits for it before acting keeps "in the kernel before acting" with one syscall
 //   for a burst instead of one per line.
+// Lines may come as bytes (the audit log encodes each record once, hashes those bytes and hands them
+// here): pending lines are copied into one reused buffer, so a burst is one write(2) of bytes
+// without a string join or re-encoding, and `onWrite` (the stdout echo) gets the very same bytes.
 // With `background`, every write starts a sync when none is in flight, so the disk is never more
 // than one sync behind; a failing sync marks the file failed and every later write throws
 // (after a failed fdatasync the kernel may have dropped the dirty pages: nothing later is trusted).
@@ -34,10 +37,20 @@ export interface AppenderOptions {
   readonly datasync?: Datasync;
   /** Tests: a write(2) that takes part of what it is given (node:fs `writeSync`). */
   readonly writeSync?: WriteSync;
+  /** Receives the bytes of every write(2) that completed, right after it (the audit log's stdout
+   *  echo: byte for byte what the file got, in the same order). The bytes are valid during the
+   *  call only (the buffer is reused): a receiver that keeps them copies them. Its errors are
+   *  ignored: a copy for log collection never fails the file. */
+  readonly onWrite?: (bytes: Uint8Array) => void;
 }
 
-/** write(2) of a string, or of a Buffer from an offset; returns the bytes written. */
-export type WriteSync = (fd: number, data: string | Buffer, offset?: number) => number;
+/** write(2) of a Buffer from an offset to its end; returns the bytes written. */
+export type WriteSync = (fd: number, data: Buffer, offset: number) => number;
+
+/** First size of the buffer pending lines are copied into (a burst of records fits; it grows). */
+const PENDING_BYTES = 64 * 1024;
+const MAX_KEPT_PENDING_BYTES = 1024 * 1024;
+const NEWLINE = 0x0a;
 
 interface Waiter {
   readonly upTo: number;
@@ -61,10 +74,13 @@ export class DurableAppender {
   #waiters: Waiter[] = [];
   #failed: unknown;
   #closed = false;
-  /** Lines queued by writeLater() and writeShared(), not yet handed to the kernel. */
-  #deferred = '';
+  readonly #onWrite: ((bytes: Uint8Array) => void) | undefined;
+  /** Lines queued by writeLater() and writeShared() (and the line of write()), newline-terminated,
+   *  not yet handed to the kernel: #pending[0, #pendingLength). Reused after every write(2). */
+  #pending: Buffer = Buffer.allocUnsafeSlow(PENDING_BYTES);
+  #pendingLength = 0;
   #flushScheduled = false;
-  /** Settles the writeShared() callers of the lines in #deferred once they are written (one per turn). */
+  /** Settles the writeShared() callers of the pending lines once they are written (one per turn). */
   #shared: PromiseWithResolvers<void> | undefined;
 
   private constructor(path: string, fd: number, opts: AppenderOptions) {
@@ -72,10 +88,9 @@ export class DurableAppender {
     this.#fd = fd;
     this.#background = opts.background === true;
     this.#datasync = opts.datasync ?? fdatasync;
-    this.#writeSync =
-      opts.writeSync ??
-      ((fd, data, offset) => (typeof data === 'string' ? writeSync(fd, data) : writeSync(fd, data, offset)));
+    this.#writeSync = opts.writeSync ?? ((fd, data, offset) => writeSync(fd, data, offset));
     this.#intervalMs = opts.backgroundIntervalMs ?? 0;
+    this.#onWrite = opts.onWrite;
   }
 
   static async open(path: string, opts: AppenderOptions = {}): Promise<DurableAppender> {
@@ -92,25 +107,41 @@ export class DurableAppender {
     return new DurableAppender(path, fd, opts);
   }
 
-  /** Hands `line` and a newline to the kernel in one write(2), after any deferred lines (in order).
+  /** Hands `line` and a newline to the kernel in one write(2), after any pending lines (in order).
    *  Throws when the file has failed (a write or a sync), is closed, or this write fails; the file
    *  is then failed for good. */
-  write(line: string): void {
+  write(line: string | Uint8Array): void {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) throw new Error(`${this.path} is closed`);
-    const text = `${this.#deferred}${line}\n`;
-    this.#deferred = '';
-    this.#putWithShared(text);
+    this.#stage(line);
+    this.#putWithShared();
+  }
+
+  /** Copies `line` and a newline after the pending lines (a string is encoded as UTF-8 right there). */
+  #stage(line: string | Uint8Array): void {
+    // Room for the line and its newline: a string's UTF-8 is at most 3 bytes per UTF-16 unit.
+    const most = (typeof line === 'string' ? line.length * 3 : line.length) + 1;
+    if (this.#pendingLength + most > this.#pending.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.#pending.length * 2, this.#pendingLength + most));
+      this.#pending.copy(grown, 0, 0, this.#pendingLength);
+      this.#pending = grown;
+    }
+    if (typeof line === 'string') this.#pendingLength += this.#pending.write(line, this.#pendingLength);
+    else {
+      this.#pending.set(line, this.#pendingLength);
+      this.#pendingLength += line.length;
+    }
+    this.#pending[this.#pendingLength++] = NEWLINE;
   }
 
   /** Queues `line` for the one write(2) that ends this event-loop turn (or the next write(), whichever
    *  comes first), with every other line queued in the turn. The promise is shared by those lines:
    *  it resolves once their write returned, and rejects when the file has failed, is closed, or that
    *  write fails (the file is then failed for good). */
-  writeShared(line: string): Promise<void> {
+  writeShared(line: string | Uint8Array): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(new Error(`${this.path} is closed`));
-    this.#deferred += `${line}\n`;
+    this.#stage(line);
     this.#shared ??= Promise.withResolvers<void>();
     this.#scheduleFlush();
     return this.#shared.promise;
@@ -119,10 +150,10 @@ export class DurableAppender {
   /** Queues a line that gates nothing (a result record): it goes out with the next write(), or at
    *  the end of this event-loop turn, whichever comes first: one write(2) instead of two. A crash
    *  before then loses it. A failing write fails the file (the next write() throws). */
-  writeLater(line: string): void {
+  writeLater(line: string | Uint8Array): void {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) throw new Error(`${this.path} is closed`);
-    this.#deferred += `${line}\n`;
+    this.#stage(line);
     this.#scheduleFlush();
   }
 
@@ -138,23 +169,21 @@ export class DurableAppender {
   }
 
   #flushDeferred(): void {
-    if (this.#deferred === '' || this.#failed !== undefined) return;
-    const text = this.#deferred;
-    this.#deferred = '';
+    if (this.#pendingLength === 0 || this.#failed !== undefined) return;
     try {
-      this.#putWithShared(text);
+      this.#putWithShared();
     } catch {
       // #put failed the file (and rejected the shared lines): the next write() throws, so the next
       // request is refused.
     }
   }
 
-  /** #put, then settles the writeShared() callers whose lines were in `text`. */
-  #putWithShared(text: string): void {
+  /** #put, then settles the writeShared() callers whose lines were pending. */
+  #putWithShared(): void {
     const shared = this.#shared;
     this.#shared = undefined;
     try {
-      this.#put(text);
+      this.#put();
     } catch (error) {
       shared?.reject(error);
       throw error;
@@ -162,22 +191,26 @@ export class DurableAppender {
     shared?.resolve();
   }
 
-  #put(text: string): void {
+  /** Hands the pending lines to the kernel: one write(2) for a regular file (a short write, as a
+   *  pipe or a FUSE file may do, sends the rest), then the same bytes to onWrite. */
+  #put(): void {
+    const bytes = this.#pending.subarray(0, this.#pendingLength);
+    // Emptied first: whatever happens below, these lines are never written twice.
+    this.#pendingLength = 0;
     try {
-      // The string as is: no Buffer (external memory the GC must account for) per write. A regular
-      // file takes it whole; a short write (a pipe, a FUSE file) sends the rest from a Buffer.
-      const written = this.#writeSync(this.#fd, text);
-      const length = Buffer.byteLength(text);
-      if (written < length) {
-        const bytes = Buffer.from(text);
-        for (let off = written; off < length; ) off += this.#writeSync(this.#fd, bytes, off);
-      }
+      for (let off = 0; off < bytes.length; ) off += this.#writeSync(this.#fd, bytes, off);
     } catch (error) {
       this.#fail(error);
       throw error;
     }
     this.#written += 1;
     if (this.#background) this.#startBackgroundSync();
+    if (this.#onWrite !== undefined)
+      try {
+        this.#onWrite(bytes);
+      } catch {}
+    // A rare huge burst does not pin its buffer for the rest of the run.
+    if (this.#pending.length > MAX_KEPT_PENDING_BYTES) this.#pending = Buffer.allocUnsafeSlow(PENDING_BYTES);
   }
 
   /** A background sync now, or when the interval since the last one has passed. */
@@ -245,6 +278,7 @@ export class DurableAppender {
   #fail(error: unknown): void {
     if (this.#failed === undefined) this.#failed = error;
     // Queued lines are never written after a failure: their callers must not act on them.
+    this.#pendingLength = 0;
     const shared = this.#shared;
     this.#shared = undefined;
     shared?.reject(error);

@@ -5,11 +5,15 @@ import { parseRunConfig } from '../ops/config.ts';
 import { createLogger } from '../ops/log.ts';
 import { startSidecar } from '../sidecar.ts';
 import { createTaskCredentials } from '../task-credentials.ts';
-import type { Command } from './io.ts';
+import type { CliIo, Command } from './io.ts';
 
 // `errand run`: verify the manifest, mint the task's STS session, listen, and on SIGTERM/SIGINT drain,
 // drop the credentials, flush the audit log and exit 0. Node is PID 1 in the image, so the handlers
 // here are what makes `kubectl delete pod` end the sidecar promptly.
+
+/** Where the audit echo goes: stdout as bytes when the io takes them, else as UTF-8 text. */
+const echoBytesOf = (io: CliIo): ((bytes: Uint8Array) => void) =>
+  io.stdoutBytes ?? ((bytes) => io.stdout(Buffer.from(bytes).toString('utf8')));
 
 export const runCommand: Command = async (argv, io) => {
   const config = parseRunConfig(argv, io.env);
@@ -58,7 +62,7 @@ export const runCommand: Command = async (argv, io) => {
     env: io.env,
     now,
     logger,
-    ...(config.auditEcho ? { echoAuditText: io.stdout } : {}),
+    ...(config.auditEcho ? { echoAuditBytes: echoBytesOf(io) } : {}),
     auditSync: config.auditSync,
     ...(upstreamCa ? { upstreamCa } : {}),
     // The forward proxy runs when --proxy-listen is given (conventionally 127.0.0.1:4751).

@@ -255,17 +255,23 @@ t.test('appender: a short write (a pipe) sends the rest, byte for byte', async (
   const dir = await mkdtemp(join(tmpdir(), 'errand-durable-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'log');
-  const calls: string[] = [];
+  const offsets: number[] = [];
   // At most 3 bytes per write(2), as a full pipe might take.
-  const shortWrite: WriteSync = (fd, data, offset = 0) => {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    calls.push(typeof data);
-    return writeSync(fd, bytes, offset, Math.min(3, bytes.length - offset));
+  const shortWrite: WriteSync = (fd, data, offset) => {
+    offsets.push(offset);
+    return writeSync(fd, data, offset, Math.min(3, data.length - offset));
   };
-  const a = await DurableAppender.open(file, { writeSync: shortWrite });
+  const echoed: string[] = [];
+  const a = await DurableAppender.open(file, {
+    writeSync: shortWrite,
+    onWrite: (bytes) => echoed.push(Buffer.from(bytes).toString('utf8')),
+  });
   a.write('décision 1');
   t.equal(readFileSync(file, 'utf8'), 'décision 1\n', 'the whole line, multi-byte characters intact');
-  t.same(calls, ['string', 'object', 'object', 'object'], 'the string first, then the rest from a Buffer');
+  t.same(offsets, [0, 3, 6, 9], 'each write(2) goes on where the last one stopped');
+  t.same(echoed, ['décision 1\n'], 'onWrite gets the whole write, once');
+  a.write(Buffer.from('bytes 2'));
+  t.equal(readFileSync(file, 'utf8'), 'décision 1\nbytes 2\n', 'a line given as bytes is written as is');
   await a.close();
 });
 
@@ -397,30 +403,65 @@ t.test('audit log: shared records resolve at the end of the turn, chained in cal
   }
 });
 
-t.test('audit log: the stdout echo is one call per tick with the same lines, flushed on close', async (t) => {
+t.test('audit log: the stdout echo is the bytes of each write(2) of the file, in order', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'audit.jsonl');
   const echoed: string[] = [];
-  const log = await AuditLog.open({ file, manifestSha256: SHA, echoText: (text) => echoed.push(text) });
-  await new Promise((r) => setImmediate(r));
-  t.equal(echoed.length, 1, 'the opening record, on its own tick');
+  const log = await AuditLog.open({
+    file,
+    manifestSha256: SHA,
+    // Copied during the call: the appender reuses its buffer after it.
+    echoBytes: (bytes) => echoed.push(Buffer.from(bytes).toString('utf8')),
+  });
+  t.equal(echoed.length, 1, 'the opening record, with its write');
+  const a = log.write({ event: 'a', note: 'déjà vu' }, { shareWrite: true });
+  log.write({ event: 'b' }, { noSync: true });
+  const c = log.write({ event: 'c' }, { shareWrite: true });
+  t.equal(echoed.length, 1, 'nothing written to stdout within the turn');
+  await Promise.all([a, c]);
+  t.equal(echoed.length, 2, 'one echo for the one write of the turn');
+  t.equal(echoed[1]?.split('\n').length, 4, 'holding its three lines');
+  await log.write({ event: 'd' });
+  t.equal(echoed.length, 3, 'an unshared record: its own write, its own echo');
+  log.write({ event: 'e' }, { noSync: true });
+  await log.close();
+  t.equal(echoed.length, 4, 'close flushes what is pending');
+  const text = await readFile(file, 'utf8');
+  t.equal(echoed.join(''), text, 'byte for byte the lines of the file, multi-byte characters intact');
+  t.same(verifyAuditText(text), { ok: true, records: 6 }, 'and the chain over those bytes verifies');
+});
+
+t.test('audit log without a file: the echo is one call per tick', async (t) => {
+  const echoed: string[] = [];
+  const log = await AuditLog.open({
+    file: undefined,
+    manifestSha256: SHA,
+    echoBytes: (bytes) => echoed.push(Buffer.from(bytes).toString('utf8')),
+  });
   await log.write({ event: 'a' });
   await log.write({ event: 'b' });
-  t.equal(echoed.length, 1, 'nothing written to stdout within the tick');
+  t.equal(echoed.length, 0, 'nothing written to stdout within the tick');
   await new Promise((r) => setImmediate(r));
-  t.equal(echoed.length, 2, 'one write for both lines');
+  t.equal(echoed.length, 1, 'one write for the lines of the tick');
   await log.write({ event: 'c' });
   await log.close();
-  t.equal(echoed.length, 3, 'close flushes what is pending');
-  t.equal(echoed.join(''), await readFile(file, 'utf8'), 'byte for byte the lines of the file');
+  t.equal(echoed.length, 2, 'close flushes what is pending');
+  t.same(
+    echoed
+      .join('')
+      .split('\n')
+      .map((l) => (l === '' ? '' : JSON.parse(l).event)),
+    ['a', 'b', 'c', ''],
+    'every line, newline-terminated, in order',
+  );
 });
 
 t.test('audit log: a failing stdout never stops the audit', async (t) => {
   const log = await AuditLog.open({
     file: undefined,
     manifestSha256: SHA,
-    echoText: () => {
+    echoBytes: () => {
       throw Object.assign(new Error('EPIPE'), { code: 'EPIPE' });
     },
   });
