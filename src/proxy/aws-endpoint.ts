@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { auditPrefix } from '../audit/audit-log.ts';
@@ -73,11 +73,30 @@ function stsIdentity(ctx: SidecarContext, grantIds: readonly string[]) {
 
 /** The smallest body cap among the grants that allowed a request (undefined: no cap). */
 function smallestBodyCap(ctx: SidecarContext, grantIds: readonly string[]): number | undefined {
-  const caps = grantIds
-    .map((id) => ctx.index.byId.get(id)?.maxBodyBytes)
-    .filter((n): n is number => n !== undefined);
-  return caps.length === 0 ? undefined : Math.min(...caps);
+  let smallest: number | undefined;
+  for (const id of grantIds) {
+    const cap = ctx.index.byId.get(id)?.maxBodyBytes;
+    if (cap !== undefined && (smallest === undefined || cap < smallest)) smallest = cap;
+  }
+  return smallest;
 }
+
+/** The grants of a request that have no use left (usually none: no array then). */
+function spentGrants(ctx: SidecarContext, grantIds: readonly string[]): string[] | undefined {
+  let spent: string[] | undefined;
+  for (const id of grantIds) {
+    if (ctx.ledger.remaining(id) !== 0) continue;
+    spent ??= [];
+    spent.push(id);
+  }
+  return spent;
+}
+
+const NO_KEYS: readonly string[] = Object.freeze([]);
+
+/** The names of a request's query parameters, for its record (most requests have none). */
+const queryKeysOf = (request: NormalizedRequest): readonly string[] =>
+  request.query.length === 0 ? NO_KEYS : request.query.map(([k]) => k);
 
 /** Errors of building or streaming the upstream request, as the agent sees them. */
 function mapBuildError(error: unknown): { reason: Reason; message: string } {
@@ -106,15 +125,31 @@ function collect(chunks: Buffer[]): Writable {
   });
 }
 
-/** The agent's response, counting the body bytes written into it. */
-function countWrites(res: ServerResponse, count: (n: number) => void): Writable {
-  const write = res.write;
-  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-    count((chunk as { length: number }).length);
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-  } as ServerResponse['write'];
+/** Body bytes written into an agent's response by countingWrite. */
+const BYTES_OUT = Symbol('errand.bytesOut');
+type CountedResponse = ServerResponse & { [BYTES_OUT]?: number };
+const responseWrite = ServerResponse.prototype.write as (
+  this: ServerResponse,
+  chunk: unknown,
+  encoding?: unknown,
+  callback?: unknown,
+) => boolean;
+
+/** ServerResponse's write, counting the body bytes: one function shared by every response (no
+ *  closure per request); undici writes each answer chunk through it. */
+function countingWrite(this: CountedResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+  this[BYTES_OUT] = (this[BYTES_OUT] ?? 0) + (chunk as { length: number }).length;
+  return responseWrite.call(this, chunk, encoding, callback);
+}
+
+/** The agent's response, counting the body bytes written into it (read back with bytesOutOf). */
+function countWrites(res: ServerResponse): Writable {
+  (res as CountedResponse)[BYTES_OUT] = 0;
+  res.write = countingWrite as ServerResponse['write'];
   return res;
 }
+
+const bytesOutOf = (res: ServerResponse): number => (res as CountedResponse)[BYTES_OUT] ?? 0;
 
 /** Multipart: an upload started through a grant may take its parts without another use (E8);
  *  Complete and Abort end it. */
@@ -152,7 +187,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
   // The signing identity per grant set (a handful: one per grant, or one for the task session).
   const identities = new Map<string, ReturnType<typeof stsIdentity>>();
   const identityOf = (grantIds: readonly string[]) => {
-    const key = grantIds.join('\n');
+    const key = grantIds.length === 1 ? (grantIds[0] as string) : grantIds.join('\n');
     let identity = identities.get(key);
     if (identity === undefined && !identities.has(key)) {
       identity = stsIdentity(ctx, grantIds);
@@ -199,7 +234,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
         grant_ids: o.grantIds ?? [],
         method: req.method,
         path: normalized?.rawPath ?? req.url?.slice(0, 256),
-        query_keys: normalized?.query.map(([k]) => k),
+        query_keys: normalized === undefined ? undefined : queryKeysOf(normalized),
         aws: o.intent
           ? {
               service: o.intent.service,
@@ -332,23 +367,24 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     // 7. The decision is written, and a counted use synced, before anything leaves (fail closed;
     //    docs/decisions/0003-audit-durability.md).
     try {
-      await Promise.all([
-        ctx.ledger.persist(decision.taken, id),
-        record(
-          id,
-          req,
-          normalized,
-          {
-            decision: 'allow',
-            reason: 'allowed',
-            message: decision.message,
-            grantIds: decision.grantIds,
-            intent,
-            upstream: { contacted: false },
-          },
-          started,
-        ),
-      ]);
+      const recorded = record(
+        id,
+        req,
+        normalized,
+        {
+          decision: 'allow',
+          reason: 'allowed',
+          message: decision.message,
+          grantIds: decision.grantIds,
+          intent,
+          upstream: { contacted: false },
+        },
+        started,
+      );
+      // Unlimited grants take no use: nothing to journal, and no second promise to wait for.
+      await (decision.taken.length === 0
+        ? recorded
+        : Promise.all([ctx.ledger.persist(decision.taken, id), recorded]));
     } catch {
       return denyWith({
         decision: 'error',
@@ -410,10 +446,9 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
           return collect(held);
         }
         res.writeHead(status, headers);
-        return countWrites(res, (n) => {
-          bytesOut += n;
-        });
+        return countWrites(res);
       });
+      if (held === undefined) bytesOut = bytesOutOf(res);
       if (held !== undefined && status !== undefined) {
         const buf = Buffer.concat(held);
         const text =
@@ -444,7 +479,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
             contacted: true,
             status,
             request_id: upstreamRequestId,
-            bytes_out: bytesOut,
+            bytes_out: held === undefined ? bytesOutOf(res) : bytesOut,
             agent_closed: true,
           },
           duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
@@ -480,7 +515,8 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     }
 
     // 10. A per-grant session whose grant is spent is dropped now (isolation: grant).
-    ctx.credentials.release?.(decision.grantIds.filter((g) => ctx.ledger.remaining(g) === 0));
+    const spent = spentGrants(ctx, decision.grantIds);
+    if (spent !== undefined) ctx.credentials.release?.(spent);
 
     // 11. The result record.
     recordResult({
