@@ -118,6 +118,16 @@ function coveringOf(index: GrantIndex, need: AwsNeed): AwsGrant[] {
   return [...found].sort((a, b) => order(a) - order(b));
 }
 
+const NO_GRANTS: readonly AwsGrant[] = Object.freeze([]);
+const NO_IDS: readonly string[] = Object.freeze([]);
+
+/** The grants whose uses are counted (most are unlimited: no array then). */
+function countedOf(ids: readonly string[], ledger: UseLedger): readonly string[] {
+  for (const id of ids)
+    if (ledger.remaining(id) !== 'unlimited') return ids.filter((g) => ledger.remaining(g) !== 'unlimited');
+  return NO_IDS;
+}
+
 const describeNeed = (need: AwsNeed): string =>
   `${need.action} on ${need.resource}${need.s3Prefix !== undefined ? ` with prefix "${need.s3Prefix}"` : ''}`;
 
@@ -152,11 +162,12 @@ export function authorizeAws(
 
   const chosen: AwsGrant[] = [];
   const viaUpload: string[] = [];
-  for (const [n, need] of intent.needs.entries()) {
+  for (let n = 0; n < intent.needs.length; n++) {
+    const need = intent.needs[n]!;
     // A part of an upload may be authorized under an action its grant implies (Abort, ListParts).
     const implying =
       intent.uploadId === undefined
-        ? []
+        ? NO_GRANTS
         : Object.entries(IMPLIED_ACTIONS)
             .filter(([, implied]) => implied.includes(need.action))
             .flatMap(([action]) => index.aws.get(action) ?? []);
@@ -233,14 +244,14 @@ export function authorizeAws(
   const ids = chosen.map((g) => g.id);
   const exhausted = ledger.take(ids);
   if (exhausted !== undefined) return deny('grant_exhausted', `grant ${exhausted} has no uses left`);
-  const all = [...ids, ...viaUpload];
+  const all = viaUpload.length === 0 ? ids : [...ids, ...viaUpload];
   return {
     allow: true,
     reason: 'allowed',
     grantIds: all,
-    message: `allowed by ${all.join(', ')}`,
+    message: `allowed by ${all.length === 1 ? all[0] : all.join(', ')}`,
     // Unlimited grants have nothing to count: no journal line, no sync on the request's path.
-    taken: ids.filter((id) => ledger.remaining(id) !== 'unlimited'),
+    taken: countedOf(ids, ledger),
   };
 }
 
