@@ -216,6 +216,13 @@ function checkHost(
   );
 }
 
+/** Freezes a list the classifier built for this one request, and each of its items, in place: no
+ *  other code holds them, so the frozen snapshot needs no second copy. */
+function frozenInPlace<T extends object>(items: readonly T[]): readonly T[] {
+  for (const item of items) Object.freeze(item);
+  return Object.freeze(items);
+}
+
 function serviceOf(name: string): Service {
   return AWS_SERVICES.get(name)!;
 }
@@ -296,14 +303,14 @@ export function classifyAws(
     service: service.signingName,
     region: ctx.region,
     operation: classified.operation,
-    needs: Object.freeze(classified.needs.map((n) => Object.freeze({ ...n }))),
+    needs: frozenInPlace(classified.needs),
     ...('s3' in classified && classified.s3 !== undefined ? { s3: Object.freeze({ ...classified.s3 }) } : {}),
     ...('uploadId' in classified && classified.uploadId !== undefined
       ? { uploadId: classified.uploadId }
       : {}),
     endpointPrefix: service.endpointPrefix,
-    forwardHeaders: Object.freeze(classified.forwardHeaders.map((h) => Object.freeze([h[0], h[1]] as const))),
-    sensitiveHeaders: Object.freeze([...classified.sensitiveHeaders]),
+    forwardHeaders: frozenInPlace(classified.forwardHeaders),
+    sensitiveHeaders: Object.freeze(classified.sensitiveHeaders),
     awsChunked: classified.awsChunked,
   };
   return { ok: true, intent: Object.freeze(intent) };

@@ -213,9 +213,11 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
     o: Outcome,
     started: number,
   ) => {
+    // One clock read for the metric and the record.
+    const elapsedMs = performance.now() - started;
     ctx.metrics.observeRequest(
       { listener, service: o.intent?.service ?? 'unknown', decision: o.decision, reason: o.reason },
-      (performance.now() - started) / 1000,
+      elapsedMs / 1000,
     );
     for (const g of o.grantIds ?? []) {
       // An unlimited grant's gauge is set once at start (-1) and never moves.
@@ -245,7 +247,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
           : undefined,
         sts: o.decision === 'allow' ? identityOf(o.grantIds ?? []) : undefined,
         upstream: o.upstream ?? { contacted: false },
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+        duration_ms: Math.round(elapsedMs * 1000) / 1000,
       },
       { shareWrite: true, prefix: base },
     );

@@ -128,8 +128,10 @@ export function checkHeaderFraming(rawHeaders: readonly string[]): Map<string, s
   if (expect !== undefined && expect.toLowerCase() !== '100-continue') {
     return deny('expectation_failed', 'only Expect: 100-continue is supported');
   }
-  for (const [name, value] of headers) {
-    if (hasControl(value)) return deny('malformed_request', `header ${name} has control characters`);
+  // The map's values are exactly the raw values (a repeated name was refused): no entry iterator.
+  for (let i = 1; i < rawHeaders.length; i += 2) {
+    if (hasControl(rawHeaders[i]!))
+      return deny('malformed_request', `header ${rawHeaders[i - 1]!.toLowerCase()} has control characters`);
   }
   return headers;
 }
