@@ -132,7 +132,8 @@ t.test('relay: bodies stream byte for byte, counted; errors are collected and re
     decision: 'allow',
     reason: 'allowed',
     grant_ids: ['read-slow'],
-    upstream: { contacted: true, status: 200, agent_closed: true },
+    // The 1,000 bytes the upstream sent went out with the head, before the agent hung up.
+    upstream: { contacted: true, status: 200, agent_closed: true, bytes_out: 1000 },
   });
   t.equal(await upstreamErrors(sc), errorsBefore, 'not counted as an upstream error');
   await until(async () => slowRes?.destroyed === true);
