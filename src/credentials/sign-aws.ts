@@ -13,7 +13,7 @@
 // sign, signing key); Amazon S3 API Reference, "Signature Calculations for the Authorization Header"
 // (S3 paths are not normalized and are encoded once; x-amz-content-sha256 is required).
 
-import { createHmac, hash } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { getCanonicalHeaders, SignatureV4Base } from '@smithy/signature-v4';
@@ -106,29 +106,45 @@ export function deriveSigningKey(
   return kSigning;
 }
 
+/** A derived signing key, as bytes (wiped with the cache; the chunk signer's key) and as a
+ *  KeyObject for the request signature: since Node 24.18 HMAC runs on OpenSSL's EVP_MAC, and
+ *  importing raw key bytes costs about 11 µs per createHmac, a KeyObject about 0.4 µs. */
+export interface SigningKey {
+  readonly bytes: Buffer;
+  readonly object: KeyObject;
+}
+
 /** The derived signing keys of ONE set of credentials, per (date, region, service). Owned by the
- *  STS session that holds those credentials and wiped with it: `wipe()` overwrites every key it
- *  holds with zeros, so a chunk signer still holding one signs nothing valid afterwards. */
+ *  STS session that holds those credentials and wiped with it: `wipe()` overwrites every key's
+ *  bytes with zeros and drops its KeyObject, so a chunk signer still holding the bytes signs
+ *  nothing valid afterwards and no request is signed with the KeyObject (it is reached only
+ *  through this cache, which refuses once wiped). */
 export class SigningKeyCache {
   readonly #credentials: AwsCredentials;
-  readonly #keys: LRUCache<string, Buffer>;
+  readonly #keys: LRUCache<string, SigningKey>;
   #wiped = false;
 
   constructor(credentials: AwsCredentials, max = 16) {
     this.#credentials = credentials;
     // Evicted keys are not zeroed: a long upload may still be signing chunks with one.
-    this.#keys = new LRUCache<string, Buffer>({ max });
+    this.#keys = new LRUCache<string, SigningKey>({ max });
   }
 
   /** The signing key for these credentials; refuses other credentials and a wiped cache. */
   keyFor(credentials: AwsCredentials, shortDate: string, region: string, service: string): Buffer {
+    return this.signingKeyFor(credentials, shortDate, region, service).bytes;
+  }
+
+  /** The signing key in both forms; refuses other credentials and a wiped cache. */
+  signingKeyFor(credentials: AwsCredentials, shortDate: string, region: string, service: string): SigningKey {
     if (this.#wiped) throw new ErrandError('ERR_CREDENTIALS_WIPED');
     if (credentials !== this.#credentials)
       throw signError('the signing key cache belongs to other credentials');
     const id = `${shortDate}/${region}/${service}`;
     const cached = this.#keys.get(id);
     if (cached !== undefined) return cached;
-    const key = deriveSigningKey(credentials, shortDate, region, service);
+    const bytes = deriveSigningKey(credentials, shortDate, region, service);
+    const key = { bytes, object: createSecretKey(bytes) };
     this.#keys.set(id, key);
     return key;
   }
@@ -138,7 +154,7 @@ export class SigningKeyCache {
   }
 
   wipe(): void {
-    for (const key of this.#keys.values()) key.fill(0);
+    for (const key of this.#keys.values()) key.bytes.fill(0);
     this.#keys.clear();
     this.#wiped = true;
   }
@@ -181,7 +197,7 @@ export interface CanonicalInput {
   readonly payloadHash: string;
   /** x-amz-date form, e.g. 20150830T123600Z. */
   readonly amzDate: string;
-  readonly key: Uint8Array;
+  readonly key: Uint8Array | KeyObject;
 }
 
 export interface Signature {
@@ -416,9 +432,8 @@ export function signAwsRequest(input: SignAwsInput): SignedAwsRequest {
     headers['x-amz-security-token'] = input.credentials.sessionToken;
   }
   const shortDate = amzDate.slice(0, 8);
-  const key =
-    input.signingKeys?.keyFor(input.credentials, shortDate, input.region, input.service) ??
-    deriveSigningKey(input.credentials, shortDate, input.region, input.service);
+  const cached = input.signingKeys?.signingKeyFor(input.credentials, shortDate, input.region, input.service);
+  const key = cached?.bytes ?? deriveSigningKey(input.credentials, shortDate, input.region, input.service);
   const signed = computeSignature({
     method: input.method,
     path: input.path,
@@ -428,7 +443,7 @@ export function signAwsRequest(input: SignAwsInput): SignedAwsRequest {
     region: input.region,
     payloadHash: input.payloadHash,
     amzDate,
-    key,
+    key: cached?.object ?? key,
   });
   headers['authorization'] =
     `${ALGORITHM} Credential=${input.credentials.accessKeyId}/${signed.scope}, ` +
