@@ -405,9 +405,13 @@ export function createAwsChunkedEncoder(options: AwsChunkedEncodeOptions): AwsCh
         : `${separator}${size.toString(16)};chunk-signature=${signature}\r\n`,
       'latin1',
     );
-  // The key object is made once per body, not once per chunk.
-  const chunkSignature = (dataSha256: string): string =>
-    hmacHex(key!, chunkStringToSign(signing!, previous, dataSha256));
+  // The key object (made once per body) is a copy the session's wipe cannot reach: each signature first checks that
+  // the session's bytes still hold the key (a wiped key is all zeros), so an upload in flight
+  // when the sessions are wiped signs no further chunk.
+  const chunkSignature = (dataSha256: string): string => {
+    if (signing!.key.every((b) => b === 0)) throw new ErrandError('ERR_CREDENTIALS_WIPED');
+    return hmacHex(key!, chunkStringToSign(signing!, previous, dataSha256));
+  };
 
   const flushStaging = (): void => {
     if (staging !== undefined && stagingEnd > stagingStart) {

@@ -5,6 +5,7 @@ import {
   type AwsChunkedTrailer,
   awsChunkedEncodedLength,
   type ChunkSigning,
+  createAwsChunkedEncoder,
   decodeAwsChunked,
   encodeAwsChunked,
   parseAwsChunkedHeaders,
@@ -573,6 +574,25 @@ const decodeOptions = (length: number, mode: Mode): AwsChunkedDecodeOptions => (
   trailerNames: trailerOf(mode).map((x) => x.name),
   chunkSignatures: mode.signed,
   trailerSignature: mode.signed && mode.trailer,
+});
+
+t.test('a key wiped during an upload signs no further chunk', async (t) => {
+  // The session's wipe zeroes the signing key's bytes; the encoder's own key object is a copy.
+  const key = Buffer.from(EXAMPLE_KEY);
+  const encoder = createAwsChunkedEncoder({
+    decodedLength: 3 * 8192,
+    chunkSize: 8192,
+    trailerNames: [],
+    signing: { ...exampleSigning(SEED), key },
+  });
+  const sent: Uint8Array[] = [];
+  encoder.push(Buffer.alloc(8192, 1), (b) => sent.push(b));
+  t.equal(sent.length, 2, 'the first chunk was signed and sent');
+  key.fill(0);
+  t.throws(() => encoder.push(Buffer.alloc(8192, 2), (b) => sent.push(b)), {
+    code: 'ERR_CREDENTIALS_WIPED',
+  });
+  t.equal(sent.length, 2, 'nothing more was sent');
 });
 
 t.test('property: decode(encode(x)) = x for any bytes and any chunking of input and output', async (t) => {
