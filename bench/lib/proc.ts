@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 
 // What Linux says about a process (proc(5)): CPU time and memory. The parsers are pure; the readers
 // are thin I/O around them.
@@ -30,6 +30,27 @@ export function clockTicksPerSecond(): number {
 
 export async function cpuTicks(pid: number): Promise<number> {
   return parseCpuTicks(await readFile(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** The first field of /proc/<pid>/task/<tid>/schedstat: nanoseconds the thread ran on a CPU. */
+export function parseSchedstatNanos(schedstat: string): number {
+  const ns = Number(schedstat.split(' ')[0]);
+  if (!Number.isSafeInteger(ns) || ns < 0) throw new Error('unreadable schedstat line');
+  return ns;
+}
+
+/** CPU time of every live thread of a process in nanoseconds: finer than clock ticks (10 ms), for
+ *  runs of a few hundred requests. A thread that exited in between is not counted. */
+export async function cpuNanos(pid: number): Promise<number> {
+  let total = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    try {
+      total += parseSchedstatNanos(await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8'));
+    } catch {
+      // the thread exited after the listing
+    }
+  }
+  return total;
 }
 
 export async function memory(pid: number): Promise<{ rss: number; hwm: number }> {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseCpuTicks, parseStatusBytes } from '../../bench/lib/proc.ts';
+import { parseCpuTicks, parseSchedstatNanos, parseStatusBytes } from '../../bench/lib/proc.ts';
 import {
   BEGIN,
   END,
@@ -76,6 +76,8 @@ t.test('/proc parsers: CPU ticks past a hostile comm, memory fields in bytes', a
   // comm may hold spaces and ')' itself; fields 14 and 15 (utime, stime) are 14 and 15 here.
   t.equal(parseCpuTicks(`1234 (node) x) S ${fields.slice(1).join(' ')}`), 14 + 15);
   t.throws(() => parseCpuTicks('1234 (node) S 1 2'), /unreadable \/proc stat line/);
+  t.equal(parseSchedstatNanos('429456 0 1\n'), 429456, 'schedstat: nanoseconds on a CPU');
+  t.throws(() => parseSchedstatNanos('x 0 1'), /unreadable schedstat line/);
   const status = 'Name:\tnode\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n';
   t.equal(parseStatusBytes(status, 'VmRSS'), 102400 * 1024);
   t.equal(parseStatusBytes(status, 'VmHWM'), 204800 * 1024);
