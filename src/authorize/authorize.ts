@@ -58,6 +58,9 @@ export interface GrantIndex {
   /** IAM action → exact resource ARN → the grants naming it: a decision looks an ARN up instead of
    *  scanning every grant of the action (a manifest may name thousands of objects). */
   readonly awsExact: ReadonlyMap<string, ReadonlyMap<string, readonly AwsGrant[]>>;
+  /** The common case of awsExact, for a decision that touches as little memory as it can: an ARN
+   *  named by exactly one grant of the action, a grant without conditions. */
+  readonly awsExactOnly: ReadonlyMap<string, ReadonlyMap<string, AwsGrant>>;
   /** IAM action → the grants with at least one wildcard resource, tested one by one. */
   readonly awsPatterns: ReadonlyMap<string, readonly AwsGrant[]>;
   /** Each AWS grant's position in the manifest: matches are always returned in manifest order. */
@@ -94,21 +97,38 @@ export function indexGrants(m: Manifest): GrantIndex {
     http.set(g.method, [...(http.get(g.method) ?? []), g]);
     byId.set(g.id, g);
   }
-  return { aws, http, byId, awsExact, awsPatterns, awsOrder };
+  const awsExactOnly = new Map<string, Map<string, AwsGrant>>();
+  for (const [action, byArn] of awsExact) {
+    const only = new Map<string, AwsGrant>();
+    for (const [arn, grants] of byArn)
+      if (grants.length === 1 && grants[0]!.conditions.s3Prefix === undefined) only.set(arn, grants[0]!);
+    awsExactOnly.set(action, only);
+  }
+  return { aws, http, byId, awsExact, awsExactOnly, awsPatterns, awsOrder };
 }
 
+const conditionsHold = (g: AwsGrant, need: AwsNeed): boolean =>
+  g.conditions.s3Prefix === undefined || g.conditions.s3Prefix === need.s3Prefix;
+
 const grantCovers = (g: AwsGrant, need: AwsNeed): boolean =>
-  g.resources.some((r) => arnMatches(r, need.resource)) &&
-  (g.conditions.s3Prefix === undefined || g.conditions.s3Prefix === need.s3Prefix);
+  g.resources.some((r) => arnMatches(r, need.resource)) && conditionsHold(g, need);
 
 /** The grants of the need's own action that cover it, in manifest order: the same set and order as
  *  testing every grant of the action with grantCovers, without the scan. */
 function coveringOf(index: GrantIndex, need: AwsNeed): AwsGrant[] {
-  const exact = index.awsExact.get(need.action)?.get(need.resource) ?? [];
-  const patterns = index.awsPatterns.get(need.action) ?? [];
-  // One candidate (the usual exact grant): its answer, without a Set, a copy and a sort.
+  const patterns = index.awsPatterns.get(need.action) ?? NO_GRANTS;
+  // The one grant naming this ARN, without conditions, and no pattern to weigh against it.
+  if (patterns.length === 0) {
+    const only = index.awsExactOnly.get(need.action)?.get(need.resource);
+    if (only !== undefined) return [only];
+  }
+  const exact = index.awsExact.get(need.action)?.get(need.resource) ?? NO_GRANTS;
+  // One candidate (the usual exact grant): its answer, without a Set, a copy and a sort. A grant
+  // found under the need's own ARN names that ARN: only its conditions are left to check (not its
+  // resource list again, which with thousands of grants is a cache miss per decision).
   if (exact.length + patterns.length <= 1) {
-    const only = exact[0] ?? patterns[0];
+    if (exact.length === 1) return conditionsHold(exact[0]!, need) ? [exact[0]!] : [];
+    const only = patterns[0];
     return only !== undefined && grantCovers(only, need) ? [only] : [];
   }
   const found = new Set<AwsGrant>();
@@ -121,10 +141,10 @@ function coveringOf(index: GrantIndex, need: AwsNeed): AwsGrant[] {
 const NO_GRANTS: readonly AwsGrant[] = Object.freeze([]);
 const NO_IDS: readonly string[] = Object.freeze([]);
 
-/** The grants whose uses are counted (most are unlimited: no array then). */
-function countedOf(ids: readonly string[], ledger: UseLedger): readonly string[] {
-  for (const id of ids)
-    if (ledger.remaining(id) !== 'unlimited') return ids.filter((g) => ledger.remaining(g) !== 'unlimited');
+/** The ids of the grants whose uses are counted (most are unlimited: no array then). */
+function countedOf(grants: readonly AwsGrant[]): readonly string[] {
+  for (const g of grants)
+    if (g.uses !== 'unlimited') return grants.filter((c) => c.uses !== 'unlimited').map((c) => c.id);
   return NO_IDS;
 }
 
@@ -206,7 +226,11 @@ export function authorizeAws(
       viaUpload.push(grant.id);
       continue;
     }
-    const available = covering.find((g) => ledger.remaining(g.id) !== 0 && !chosen.includes(g));
+    // An unlimited grant is never exhausted: answered from the grant itself, without a lookup in
+    // the ledger (built from the same grants), which with thousands of grants is a cache miss.
+    const available = covering.find(
+      (g) => (g.uses === 'unlimited' || ledger.remaining(g.id) !== 0) && !chosen.includes(g),
+    );
     const already = covering.find((g) => chosen.includes(g));
     if (already) continue;
     if (!available) {
@@ -242,7 +266,9 @@ export function authorizeAws(
     };
   }
   const ids = chosen.map((g) => g.id);
-  const exhausted = ledger.take(ids);
+  // Unlimited grants have nothing to count: no ledger take, no journal line, no sync on the path.
+  const counted = countedOf(chosen);
+  const exhausted = counted.length === 0 ? undefined : ledger.take(counted);
   if (exhausted !== undefined) return deny('grant_exhausted', `grant ${exhausted} has no uses left`);
   const all = viaUpload.length === 0 ? ids : [...ids, ...viaUpload];
   return {
@@ -250,8 +276,7 @@ export function authorizeAws(
     reason: 'allowed',
     grantIds: all,
     message: `allowed by ${all.length === 1 ? all[0] : all.join(', ')}`,
-    // Unlimited grants have nothing to count: no journal line, no sync on the request's path.
-    taken: countedOf(ids, ledger),
+    taken: counted,
   };
 }
 
