@@ -41,6 +41,22 @@ function heldSync() {
   };
 }
 
+/** An audit log on a fresh file whose fdatasync calls the test releases, past its opening record
+ *  (synced in every mode). */
+async function heldLog(
+  t: Test,
+  opts: Omit<Parameters<typeof AuditLog.open>[0], 'file' | 'manifestSha256' | 'datasync'>,
+) {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'audit.jsonl');
+  const sync = heldSync();
+  const opening = AuditLog.open({ file, manifestSha256: SHA, datasync: sync.datasync, ...opts });
+  await until(() => sync.inFlight() === 1);
+  sync.release();
+  return { file, sync, log: await opening };
+}
+
 const settled = async (p: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> => {
   const mark = Symbol('pending');
   const r = await Promise.race([
@@ -313,18 +329,7 @@ t.test('audit log, batch: a record is written when write() settles, the sync fol
 });
 
 t.test('audit log, batch: a failed background sync fails the next record and the health check', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const sync = heldSync();
-  const opening = AuditLog.open({
-    syncIntervalMs: 0,
-    file: join(dir, 'audit.jsonl'),
-    manifestSha256: SHA,
-    datasync: sync.datasync,
-  });
-  await until(() => sync.inFlight() === 1);
-  sync.release();
-  const log = await opening;
+  const { sync, log } = await heldLog(t, { syncIntervalMs: 0 });
   await log.write({ event: 'egress_decision', decision: 'allow' });
   t.equal(log.healthy, true);
   sync.release(eio());
@@ -335,18 +340,7 @@ t.test('audit log, batch: a failed background sync fails the next record and the
 });
 
 t.test('audit log, each: write() waits for fdatasync, except a record that gates nothing', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const sync = heldSync();
-  const opening = AuditLog.open({
-    file: join(dir, 'audit.jsonl'),
-    manifestSha256: SHA,
-    datasync: sync.datasync,
-    sync: 'each',
-  });
-  await until(() => sync.inFlight() === 1);
-  sync.release();
-  const log = await opening;
+  const { sync, log } = await heldLog(t, { sync: 'each' });
   const result = log.write({ event: 'egress_result' }, { noSync: true });
   t.equal(await settled(result), 'resolved', 'a result record never waits for a sync of its own');
   t.equal(sync.calls(), 1, 'and starts none');
@@ -364,20 +358,7 @@ t.test('audit log, each: write() waits for fdatasync, except a record that gates
 
 t.test('audit log: shared records resolve at the end of the turn, chained in call order', async (t) => {
   for (const mode of ['batch', 'each'] as const) {
-    const dir = await mkdtemp(join(tmpdir(), 'errand-audit-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
-    const file = join(dir, 'audit.jsonl');
-    const sync = heldSync();
-    const opening = AuditLog.open({
-      file,
-      manifestSha256: SHA,
-      datasync: sync.datasync,
-      sync: mode,
-      syncIntervalMs: 0,
-    });
-    await until(() => sync.inFlight() === 1);
-    sync.release();
-    const log = await opening;
+    const { file, sync, log } = await heldLog(t, { sync: mode, syncIntervalMs: 0 });
     const a = log.write({ event: 'egress_decision', n: 1 }, { shareWrite: true });
     const b = log.write({ event: 'egress_result', n: 2 }, { noSync: true });
     const c = log.write({ event: 'egress_decision', n: 3 }, { shareWrite: true });
