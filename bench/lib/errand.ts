@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,9 +103,24 @@ export interface ErrandEntry {
 }
 
 /** Node flags for Errand's process: none, as the image's ENTRYPOINT (deploy/Dockerfile). BENCH_NODE_FLAGS
- *  adds some for an A/B, e.g. BENCH_NODE_FLAGS=--max-semi-space-size=1 (docs/decisions/0007-v8-young-generation.md). */
+ *  adds some for an A/B, e.g. BENCH_NODE_FLAGS=--max-semi-space-size=1 (docs/decisions/0007-v8-young-generation.md);
+ *  flags on the command line win over the same flags in NODE_OPTIONS. */
 export const imageExecArgv = (env: NodeJS.ProcessEnv = process.env): readonly string[] =>
   (env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+
+export const DOCKERFILE = join(REPO, 'deploy', 'Dockerfile');
+
+/** The NODE_OPTIONS the image's Dockerfile sets (an `ENV` assignment, quoted or not), so Errand runs
+ *  here with the heap configuration it has in a pod (docs/decisions/0010-young-generation-in-a-pod.md).
+ *  Throws when the Dockerfile sets none: a bench of another configuration would say nothing about the image. */
+export function imageNodeOptions(dockerfile: string): string {
+  for (const line of dockerfile.split('\n')) {
+    if (line.trimStart().startsWith('#')) continue;
+    const m = /(?:^|\s)NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(line);
+    if (m) return (m[1] ?? m[2] ?? '').trim();
+  }
+  throw new Error('deploy/Dockerfile sets no NODE_OPTIONS');
+}
 
 /** The startErrand options that run this entry. */
 export const runsAs = (e: ErrandEntry): Pick<ErrandOptions, 'entry' | 'entryEnv' | 'execArgv'> => ({
@@ -114,21 +129,22 @@ export const runsAs = (e: ErrandEntry): Pick<ErrandOptions, 'entry' | 'entryEnv'
   execArgv: e.execArgv,
 });
 
-const flagNote = (env: NodeJS.ProcessEnv): string => {
+const flagNote = (env: NodeJS.ProcessEnv, nodeOptions: string): string => {
   const flags = imageExecArgv(env);
-  return flags.length === 0 ? '' : `, with node ${flags.join(' ')} (BENCH_NODE_FLAGS)`;
+  return `, NODE_OPTIONS=${nodeOptions} as the image sets it${flags.length === 0 ? '' : `, with node ${flags.join(' ')} (BENCH_NODE_FLAGS)`}`;
 };
 
 /** The bundle as the image runs it: dist/errand.mjs built now from this checkout (never stale),
  *  with a compile cache warmed by `node` as the image warms its own (deploy/Dockerfile). The sources
  *  (bin/errand.js) when BENCH_ERRAND=sources or when the build fails. */
 export async function errandEntry(node: string, env: NodeJS.ProcessEnv = process.env): Promise<ErrandEntry> {
+  const nodeOptions = imageNodeOptions(await readFile(DOCKERFILE, 'utf8'));
   if (env['BENCH_ERRAND'] === 'sources') {
     return {
       entry: ERRAND_BIN,
-      env: {},
+      env: { NODE_OPTIONS: nodeOptions },
       execArgv: imageExecArgv(env),
-      note: `measured: the sources, bin/errand.js (BENCH_ERRAND=sources)${flagNote(env)}`,
+      note: `measured: the sources, bin/errand.js (BENCH_ERRAND=sources)${flagNote(env, nodeOptions)}`,
     };
   }
   try {
@@ -137,19 +153,21 @@ export async function errandEntry(node: string, env: NodeJS.ProcessEnv = process
     const built = await buildBundle(dist);
     const cache = join(REPO, '.cache', 'bench-compile-cache');
     await rm(cache, { recursive: true, force: true });
-    await execFileP(node, [join(REPO, 'scripts', 'warm-compile-cache.mjs'), dist, cache]);
+    await execFileP(node, [join(REPO, 'scripts', 'warm-compile-cache.mjs'), dist, cache], {
+      env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    });
     return {
       entry: built.file,
-      env: { NODE_COMPILE_CACHE: cache },
+      env: { NODE_COMPILE_CACHE: cache, NODE_OPTIONS: nodeOptions },
       execArgv: imageExecArgv(env),
-      note: `measured: the bundle dist/errand.mjs with its warmed compile cache, as the image runs it, built from this checkout for the run${flagNote(env)}`,
+      note: `measured: the bundle dist/errand.mjs with its warmed compile cache, as the image runs it, built from this checkout for the run${flagNote(env, nodeOptions)}`,
     };
   } catch (error) {
     return {
       entry: ERRAND_BIN,
-      env: {},
+      env: { NODE_OPTIONS: nodeOptions },
       execArgv: imageExecArgv(env),
-      note: `measured: the sources, bin/errand.js${flagNote(env)} (the bundle could not be built: ${(error as Error).message.split('\n')[0]})`,
+      note: `measured: the sources, bin/errand.js${flagNote(env, nodeOptions)} (the bundle could not be built: ${(error as Error).message.split('\n')[0]})`,
     };
   }
 }

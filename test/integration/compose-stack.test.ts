@@ -176,6 +176,8 @@ t.test(
     );
     t.match(dockerfile, /^COPY --from=warm \/app\/compile-cache \.\/compile-cache$/m);
     t.match(lastArgs('ENV') ?? '', /NODE_COMPILE_CACHE=\/app\/compile-cache/);
+    // V8's young generation does not shrink with the container's memory limit (decision 0010).
+    t.match(lastArgs('ENV') ?? '', /(^|\s)NODE_OPTIONS=--max-semi-space-size=16(\s|$)/);
     t.same(JSON.parse(lastArgs('CMD') ?? '[]'), ['run']);
     t.equal(lastArgs('WORKDIR'), '/app');
     // The npm step installs exactly the lockfile's production set and runs no package scripts.

@@ -804,7 +804,10 @@ t.test('nodeOptions reaches Errand only, as NODE_OPTIONS; shell text is refused'
   ]);
   t.equal(none.code, 0, none.stderr);
   const specOf = (r: HelmResult) => jobOf(parseDocs(r.stdout)).spec.template.spec;
-  t.notOk(envOf(errandOf(specOf(none))).has('NODE_OPTIONS'), "unset by default: Node's own heap sizing");
+  t.notOk(
+    envOf(errandOf(specOf(none))).has('NODE_OPTIONS'),
+    "unset by default: the image's NODE_OPTIONS apply",
+  );
   t.equal(set.code, 0, set.stderr);
   t.equal(envOf(errandOf(specOf(set))).get('NODE_OPTIONS'), '--max-semi-space-size=1');
   for (const c of specOf(set).containers) {
