@@ -3,6 +3,7 @@ import { formatProblems, loadManifestFile } from '../manifest/load.ts';
 import { checkPolicySizes } from '../manifest/policy.ts';
 import { parseRunConfig } from '../ops/config.ts';
 import { createLogger } from '../ops/log.ts';
+import { stopPretenuring } from '../ops/v8-serving.ts';
 import { startSidecar } from '../sidecar.ts';
 import { createTaskCredentials } from '../task-credentials.ts';
 import type { CliIo, Command } from './io.ts';
@@ -71,6 +72,9 @@ export const runCommand: Command = async (argv, io) => {
     ...(config.caDir ? { caDir: config.caDir } : {}),
     ...(config.secretsDir ? { secretsDir: config.secretsDir } : {}),
   });
+
+  // Serving from here: objects allocated now belong to requests and die young.
+  stopPretenuring();
 
   // 3. Until a signal: drain, wipe, flush, exit 0.
   await new Promise<void>((resolve) => {
