@@ -5,6 +5,7 @@ import { get } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DOCKERFILE, imageNodeOptions } from './image.ts';
 import { type Children, freePort, type Started } from './processes.ts';
 
 // Errand as it runs in a pod: `bin/errand.js run` as its own process, with a manifest signed by a
@@ -107,20 +108,6 @@ export interface ErrandEntry {
  *  flags on the command line win over the same flags in NODE_OPTIONS. */
 export const imageExecArgv = (env: NodeJS.ProcessEnv = process.env): readonly string[] =>
   (env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-
-export const DOCKERFILE = join(REPO, 'deploy', 'Dockerfile');
-
-/** The NODE_OPTIONS the image's Dockerfile sets (an `ENV` assignment, quoted or not), so Errand runs
- *  here with the heap configuration it has in a pod (docs/decisions/0010-young-generation-in-a-pod.md).
- *  Throws when the Dockerfile sets none: a bench of another configuration would say nothing about the image. */
-export function imageNodeOptions(dockerfile: string): string {
-  for (const line of dockerfile.split('\n')) {
-    if (line.trimStart().startsWith('#')) continue;
-    const m = /(?:^|\s)NODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(line);
-    if (m) return (m[1] ?? m[2] ?? '').trim();
-  }
-  throw new Error('deploy/Dockerfile sets no NODE_OPTIONS');
-}
 
 /** The startErrand options that run this entry. */
 export const runsAs = (e: ErrandEntry): Pick<ErrandOptions, 'entry' | 'entryEnv' | 'execArgv'> => ({

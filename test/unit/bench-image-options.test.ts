@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { DOCKERFILE, imageNodeOptions } from '../../bench/lib/errand.ts';
+import { DOCKERFILE, imageNodeOptions } from '../../bench/lib/image.ts';
 
 // The bench runs Errand with the NODE_OPTIONS the image sets, read from the Dockerfile itself, so a
 // change of the image's heap configuration is what the next bench measures.
