@@ -9,7 +9,7 @@ import { ErrandError, type Reason } from '../errors.ts';
 import { type SessionKey, sessionNameOf } from '../manifest/policy.ts';
 import { type AwsProtocol, awsErrorResponse } from './aws-errors.ts';
 import { buildAwsUpstreamRequest } from './aws-upstream-request.ts';
-import { auditBase, type SidecarContext } from './context.ts';
+import { auditBase, durationMs, type SidecarContext } from './context.ts';
 import { type FrontResult, normalizeRequest } from './front.ts';
 import { LIMITS } from './limits.ts';
 import { redactText } from './redact.ts';
@@ -484,7 +484,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
             bytes_out: held === undefined ? bytesOutOf(res) : bytesOut,
             agent_closed: true,
           },
-          duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+          duration_ms: durationMs(started),
         });
         return;
       }
@@ -511,7 +511,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
         grant_ids: decision.grantIds,
         // A refused or unresolvable connection never reached the endpoint; anything later did.
         upstream: { contacted: !CONNECT_FAILURES.has(String((error as { code?: string }).code)), status },
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+        duration_ms: durationMs(started),
       });
       return;
     }
@@ -528,7 +528,7 @@ export function createAwsEndpointHandler(ctx: SidecarContext, entry?: AwsEntry) 
       reason: 'allowed',
       grant_ids: decision.grantIds,
       upstream: { contacted: true, status, request_id: upstreamRequestId, bytes_out: bytesOut },
-      duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      duration_ms: durationMs(started),
     });
   };
 }

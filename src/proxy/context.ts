@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { AuditSink } from '../audit/audit-log.ts';
 import type { GrantIndex } from '../authorize/authorize.ts';
 import type { UseLedger } from '../authorize/use-ledger.ts';
@@ -79,3 +80,7 @@ export const auditBase = (ctx: SidecarContext, listener: string) => ({
   manifest_sha256: ctx.loaded.sha256,
   ...(ctx.unsignedManifest ? { warning: 'unsigned manifest (--unsafe-allow-unsigned-manifest)' } : {}),
 });
+
+/** A record's `duration_ms`: the milliseconds since `started` (a performance.now() reading), to the µs. */
+export const durationMs = (started: number): number =>
+  Math.round((performance.now() - started) * 1000) / 1000;

@@ -7,7 +7,7 @@ import { sendWithOAuth } from '../credentials/oauth/proxy-send.ts';
 import { ErrandError, type Reason } from '../errors.ts';
 import type { HttpGrant } from '../manifest/types.ts';
 import { plainErrorResponse } from './aws-errors.ts';
-import { auditBase, type SidecarContext } from './context.ts';
+import { auditBase, durationMs, type SidecarContext } from './context.ts';
 import type { DestinationFloor } from './destinations.ts';
 import { checkLiteral, type Resolver, resolveDestination } from './dns.ts';
 import { formatAuthority } from './forward-front.ts';
@@ -72,7 +72,7 @@ export function httpGrantRecord(
     authority: formatAuthority(normalized),
     path: normalized.rawPath.slice(0, 512),
     upstream,
-    duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    duration_ms: durationMs(started),
   };
 }
 

@@ -7,7 +7,7 @@ import { authorizeHttp, intentUrl } from '../authorize/authorize.ts';
 import type { Reason } from '../errors.ts';
 import type { HttpGrant } from '../manifest/types.ts';
 import { plainErrorResponse } from './aws-errors.ts';
-import { auditBase, type SidecarContext } from './context.ts';
+import { auditBase, durationMs, type SidecarContext } from './context.ts';
 import type { DestinationFloor } from './destinations.ts';
 import { checkLiteral, type Dialer, type Resolver, resolveDestination } from './dns.ts';
 import { formatAuthority } from './forward-front.ts';
@@ -569,7 +569,7 @@ export function createWebSocketHandler(deps: WebSocketDeps) {
             bytes_out: toAgentBytes,
             ...(sameLength ? { scrubbed } : {}),
           },
-          duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+          duration_ms: durationMs(started),
         })
         .catch(() => undefined);
     });
