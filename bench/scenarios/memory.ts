@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { podLimitedNode } from '../lib/cgroup.ts';
 import { type BenchContext, LOAD_CPU, SUBJECT_CPU } from '../lib/context.ts';
 import {
   AGENT_GET_HEADERS,
@@ -56,29 +57,43 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     await children.stop(e.child);
   }
 
-  // Under load: one Errand, the fixed rate for the tier's duration.
-  const e = await startErrand(children, {
-    node,
-    ...runsAs(entry),
-    cpu: SUBJECT_CPU,
-    dir: ctx.dir,
-    manifest,
-    awsEnv: env,
-  });
-  const samples: [number, number][] = [[0, (await memory(e.pid)).rss / MiB]];
-  const result = await driveRate({
-    origin: `http://127.0.0.1:${e.port}`,
-    path: SMALL_PATH,
-    headers: AGENT_GET_HEADERS,
-    rate: tier.memoryRate,
-    seconds: tier.memorySeconds,
-    everySecond: async (second) => {
-      samples.push([second, (await memory(e.pid)).rss / MiB]);
-    },
-  });
-  if (result.failed > 0) throw new Error(`${result.failed} requests failed under load`);
-  const secondHalf = samples.filter(([s]) => s >= tier.memorySeconds / 2);
-  const perMinute = slope(secondHalf) * 60;
+  // Under load: one Errand, the fixed rate for the tier's duration; then the same in a memory cgroup
+  // of the chart's default limit, as a pod runs it (where this machine allows one).
+  const underLoad = async (node: string, name: string) => {
+    const e = await startErrand(children, {
+      node,
+      ...runsAs(entry),
+      cpu: SUBJECT_CPU,
+      dir: ctx.dir,
+      manifest,
+      awsEnv: env,
+      name,
+    });
+    const samples: [number, number][] = [[0, (await memory(e.pid)).rss / MiB]];
+    const result = await driveRate({
+      origin: `http://127.0.0.1:${e.port}`,
+      path: SMALL_PATH,
+      headers: AGENT_GET_HEADERS,
+      rate: tier.memoryRate,
+      seconds: tier.memorySeconds,
+      everySecond: async (second) => {
+        samples.push([second, (await memory(e.pid)).rss / MiB]);
+      },
+    });
+    await children.stop(e.child);
+    if (result.failed > 0) throw new Error(`${name}: ${result.failed} requests failed under load`);
+    const secondHalf = samples.filter(([s]) => s >= tier.memorySeconds / 2);
+    return { samples, result, perMinute: slope(secondHalf) * 60 };
+  };
+  const { samples, result, perMinute } = await underLoad(node, 'errand');
+  const limited = await podLimitedNode(node, ctx.dir, 'errand-limited');
+  let inLimit: Awaited<ReturnType<typeof underLoad>> | undefined;
+  try {
+    if ('command' in limited.node) inLimit = await underLoad(limited.node.command, 'errand-limited');
+  } finally {
+    if ('remove' in limited.node) await limited.node.remove();
+  }
+  const limitId = `in the chart's ${limited.limit} limit`;
   const series: Metric = {
     id: 'rss-under-load',
     title: `RSS under ${tier.memoryRate} req/s, sampled each second`,
@@ -86,22 +101,43 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     better: 'lower',
     rounds: Object.fromEntries(samples.map(([s, v]) => [`${String(s).padStart(2, '0')} s`, [v]])),
   };
+  const limitedSeries: Metric[] = inLimit
+    ? [
+        {
+          id: 'rss-under-load-limited',
+          title: `RSS under ${tier.memoryRate} req/s ${limitId} (a memory cgroup, as a pod runs it), sampled each second`,
+          unit: 'MiB',
+          better: 'lower',
+          rounds: Object.fromEntries(
+            inLimit.samples.map(([s, v]) => [`${String(s).padStart(2, '0')} s`, [v]]),
+          ),
+        },
+      ]
+    : [];
+  const limitedNote = inLimit
+    ? `${limitId}: peak ${Math.max(...inLimit.samples.map(([, v]) => v)).toFixed(1)} MiB, ` +
+      `slope ${inLimit.perMinute.toFixed(2)} MiB/min over the second half`
+    : `not measured ${limitId}: ${'reason' in limited.node ? limited.node.reason : ''}`;
   const idleM = idle.metric('idle', 'Idle RSS after start (fresh process per round)', 'MiB', 'lower');
   const achieved = result.ok / tier.memorySeconds;
   return {
     id: 'memory',
     title: 'Idle memory and memory under 1,000 req/s',
     status: 'measured',
-    note:
-      result.skipped > 0
-        ? `${note}; Errand fell behind: ${result.skipped} requests were not sent (256 already in flight)`
-        : note,
+    note: [
+      note,
+      ...(result.skipped > 0
+        ? [`Errand fell behind: ${result.skipped} requests were not sent (256 already in flight)`]
+        : []),
+      limitedNote,
+    ].join('; '),
     method:
       `Idle: VmRSS of a fresh \`errand run\` ${SETTLE_MS / 1000} s after /readyz, one process per round. Under ` +
       `load: the small GET at ${tier.memoryRate} req/s (open loop, 16 connections) for ${tier.memorySeconds} s; ` +
       `${result.ok} answered (${achieved.toFixed(0)} req/s). Trend: least-squares slope of VmRSS over the ` +
-      `second half of the run, in MiB per minute.`,
-    metrics: [idleM, series],
+      `second half of the run, in MiB per minute. Then the same run for an Errand in a memory cgroup of ` +
+      "the chart's default limit (needs root; judged by no target).",
+    metrics: [idleM, series, ...limitedSeries],
     comparisons: [],
     targets: [
       judge(

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { type PodLimited, podLimitedNode, quantityBytes } from '../lib/cgroup.ts';
 import { type BenchContext, LOAD_CPU, roundOrder, SUBJECT_CPU } from '../lib/context.ts';
 import {
   AGENT_GET_HEADERS,
@@ -82,15 +83,21 @@ async function startTinyproxy(ctx: BenchContext): Promise<{ port: number; pid: n
 
 export async function runSmallGet(ctx: BenchContext): Promise<ScenarioResult> {
   const tmpfs = existsSync(TMPFS) ? await mkdtemp(join(TMPFS, 'errand-bench-')) : undefined;
+  const limited = await podLimitedNode(ctx.node, ctx.dir, 'errand-limited');
   try {
-    return await measureSmallGet(ctx, tmpfs);
+    return await measureSmallGet(ctx, tmpfs, limited);
   } finally {
     await ctx.children.stopAll();
     if (tmpfs) await rm(tmpfs, { recursive: true, force: true });
+    if ('remove' in limited.node) await limited.node.remove();
   }
 }
 
-async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Promise<ScenarioResult> {
+async function measureSmallGet(
+  ctx: BenchContext,
+  tmpfs: string | undefined,
+  limited: PodLimited,
+): Promise<ScenarioResult> {
   const { tier, children, node } = ctx;
   const hz = clockTicksPerSecond();
   const server = (name: string) => join(import.meta.dirname, '..', 'servers', name);
@@ -128,6 +135,23 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
         stateRoot: tmpfs,
       })
     : undefined;
+  // Diagnostic subject: the same Errand in a memory cgroup of the chart's default limit, as a pod
+  // runs it: Node sizes V8's heaps from that limit, which no unconstrained bench machine shows.
+  const errandLimited =
+    'command' in limited.node
+      ? await startErrand(children, {
+          ...runsAs(bundle),
+          node: limited.node.command,
+          cpu: SUBJECT_CPU,
+          dir: ctx.dir,
+          manifest,
+          awsEnv: standInEnv(`http://127.0.0.1:${sts.ready['port'] as number}`, upUrl),
+          name: 'errand-limited',
+        })
+      : undefined;
+  if (!('command' in limited.node))
+    ctx.log(`Errand in the chart's ${limited.limit} memory limit is not measured: ${limited.node.reason}`);
+  const limitedId = `errand, ${limited.limit} memory limit`;
   const splice = await children.start('splice', SUBJECT_CPU, node, [
     server('splice.ts'),
     '--target',
@@ -168,6 +192,9 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
       : []),
     ...(errandTmpfs
       ? [{ id: ERRAND_TMPFS, port: errandTmpfs.port, pid: errandTmpfs.pid, path: SMALL_PATH }]
+      : []),
+    ...(errandLimited
+      ? [{ id: limitedId, port: errandLimited.port, pid: errandLimited.pid, path: SMALL_PATH }]
       : []),
     { id: 'errand', port: errand.port, pid: errand.pid, path: SMALL_PATH },
   ];
@@ -293,12 +320,19 @@ async function measureSmallGet(ctx: BenchContext, tmpfs: string | undefined): Pr
     id: SMALL_GET_ID,
     title: TITLE,
     status: 'measured',
-    note: tinyproxy ? bundle.note : `${bundle.note}; tinyproxy is not installed: run scripts/setup-bench.sh`,
+    note: [
+      bundle.note,
+      ...(tinyproxy ? [] : ['tinyproxy is not installed: run scripts/setup-bench.sh']),
+      'command' in limited.node
+        ? `"${limitedId}": a memory cgroup of ${quantityBytes(limited.limit)} bytes, the chart's default limit`
+        : `Errand in the chart's ${limited.limit} memory limit is not measured: ${limited.node.reason}`,
+    ].join('; '),
     method:
       `GET ${SMALL_PATH} (1 KiB) with the headers an AWS SDK sends. Subjects: direct to the upstream; ` +
       'an L4 TCP splice; http-proxy (keep-alive agent); a minimal undici stream forwarder; tinyproxy ' +
       '(forward proxy, absolute-form requests); Errand (`errand run`, signed manifest, audit log and use ' +
-      'journal on disk), and the same Errand with them on tmpfs (what durability costs). ' +
+      'journal on disk), the same Errand with them on tmpfs (what durability costs), and the same Errand ' +
+      "in a memory cgroup of the chart's default limit, as a pod runs it (needs root). " +
       'Throughput: wrk for the round duration. CPU: utime+stime of the subject process over the wrk ' +
       'window divided by the requests wrk completed. Latency: one connection at a fixed rate, measured ' +
       "from each intended send time; its CPU per request is the subject's utime+stime over that run. " +
