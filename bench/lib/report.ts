@@ -1,6 +1,6 @@
 import type { BenchRun, Comparison, Metric, ScenarioResult, Target } from './results.ts';
 import { summarize } from './stats.ts';
-import { formatNumber, type Panel, renderChart } from './svg.ts';
+import { formatNumber, type LinePanel, type Panel, renderChart } from './svg.ts';
 
 // docs/benchmarks.md is prose written by hand around one generated section, between two markers;
 // the runner (with --docs) rewrites only that section and the SVG charts it links. Pure.
@@ -39,7 +39,36 @@ export function renderTargets(targets: readonly Target[]): string {
   );
 }
 
+/** A metric sampled over time (one value per "NN s" key, as the memory run records RSS): its
+ *  points in seconds, or undefined for a metric of subjects and rounds. */
+export function timeSeries(m: Metric): [number, number][] | undefined {
+  const entries = Object.entries(m.rounds);
+  if (entries.length < 2) return undefined;
+  const points: [number, number][] = [];
+  for (const [key, values] of entries) {
+    const match = /^(\d+) s$/.exec(key);
+    if (!match || values.length !== 1) return undefined;
+    points.push([Number(match[1]), values[0] as number]);
+  }
+  return points.sort((a, b) => a[0] - b[0]);
+}
+
+/** Every `step` seconds, and the peak: a series in a few columns instead of a row per sample. */
+function renderSeries(m: Metric, points: readonly [number, number][], step = 5): string {
+  const shown = points.filter(([t], i) => t % step === 0 || i === points.length - 1);
+  const [peakT, peakV] = points.reduce((a, b) => (b[1] > a[1] ? b : a));
+  return [
+    `**${m.title}** (${m.unit}, ${m.better} is better): peak ${formatNumber(peakV)} ${m.unit} at ${peakT} s`,
+    '',
+    `| second | ${shown.map(([t]) => String(t)).join(' | ')} |`,
+    `|---|${shown.map(() => '---').join('|')}|`,
+    `| ${m.unit} | ${shown.map(([, v]) => formatNumber(v)).join(' | ')} |`,
+  ].join('\n');
+}
+
 export function renderMetric(m: Metric): string {
+  const series = timeSeries(m);
+  if (series) return renderSeries(m, series);
   const rows = Object.entries(m.rounds).map(([subject, values]) => {
     const s = summarize(values);
     return `| ${subject} | ${cell(s.median, s.min, s.max, m.unit)} | ${values.map((v) => formatNumber(v)).join(', ')} |`;
@@ -63,9 +92,12 @@ export function renderComparisons(comparisons: readonly Comparison[], metrics: r
   return ['| metric | comparison (same round) | median (min–max) |', '|---|---|---|', ...rows].join('\n');
 }
 
-/** The chart of a scenario: one panel per metric, Errand's bar in the accent colour. */
-export function scenarioPanels(s: ScenarioResult): Panel[] {
-  return s.metrics.map((m) => {
+/** The chart of a scenario: one panel per metric, Errand's bar in the accent colour; a line for a
+ *  metric sampled over time. */
+export function scenarioPanels(s: ScenarioResult): (Panel | LinePanel)[] {
+  return s.metrics.map((m): Panel | LinePanel => {
+    const series = timeSeries(m);
+    if (series) return { kind: 'line', title: m.title, unit: m.unit, points: series };
     // A target is drawn on the panel of the metric it limits directly (same id and unit); ratios
     // and differences are in the tables, not drawn against absolute bars.
     const references = s.targets

@@ -1,6 +1,7 @@
 // Hand-written SVG bar charts for docs/benchmarks.md: one file per scenario, one panel per metric,
 // one horizontal bar per subject with its min–max whisker, and dashed lines at reference values
-// (1× for ratios, or the target). Pure: numbers in, markup out; no charting dependency.
+// (1× for ratios, or the target); a time series (memory sampled each second) is a line instead.
+// Pure: numbers in, markup out; no charting dependency.
 
 export interface Bar {
   readonly label: string;
@@ -23,7 +24,16 @@ export interface Panel {
   readonly references?: readonly Reference[];
 }
 
+/** A value sampled over time: one line, x in seconds. */
+export interface LinePanel {
+  readonly kind: 'line';
+  readonly title: string;
+  readonly unit: string;
+  readonly points: readonly (readonly [number, number])[];
+}
+
 const WIDTH = 900;
+const LINE_HEIGHT = 150;
 const LABEL_WIDTH = 270;
 const VALUE_WIDTH = 200;
 const BAR_HEIGHT = 18;
@@ -119,12 +129,59 @@ function renderPanel(panel: Panel, y0: number): { markup: string; height: number
   return { markup: parts.join('\n'), height: PANEL_TITLE + plotHeight + PANEL_GAP };
 }
 
+/** A line from 0 to the largest value (y) over the sampled seconds (x), labelled at its start, its
+ *  end and a peak above the end: enough to see a level and a trend at a glance. */
+function renderLinePanel(panel: LinePanel, y0: number): { markup: string; height: number } {
+  const parts = [
+    `<text x="10" y="${px(y0 + 16)}" class="panel">${escapeXml(panel.title)} (${escapeXml(panel.unit)})</text>`,
+  ];
+  const top = y0 + PANEL_TITLE;
+  const bottom = top + LINE_HEIGHT;
+  const left = 60;
+  const right = WIDTH - 120;
+  const finite = panel.points.filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v));
+  const tMax = Math.max(1, ...finite.map(([t]) => t));
+  const vMax = Math.max(...finite.map(([, v]) => v), 0) * 1.15 || 1;
+  const x = (t: number) => left + (t / tMax) * (right - left);
+  const y = (v: number) => bottom - (Math.max(0, v) / vMax) * LINE_HEIGHT;
+  parts.push(
+    `<line x1="${left}" y1="${px(top)}" x2="${left}" y2="${px(bottom)}" class="axis"/>`,
+    `<line x1="${left}" y1="${px(bottom)}" x2="${right}" y2="${px(bottom)}" class="axis"/>`,
+    `<text x="${left - 6}" y="${px(bottom + 4)}" text-anchor="end">0</text>`,
+    `<text x="${left}" y="${px(bottom + 15)}" class="small">0 s</text>`,
+    `<text x="${right}" y="${px(bottom + 15)}" text-anchor="end" class="small">${tMax} s</text>`,
+  );
+  if (finite.length > 0) {
+    parts.push(
+      `<polyline points="${finite.map(([t, v]) => `${px(x(t))},${px(y(v))}`).join(' ')}" class="line"/>`,
+    );
+    const peak = finite.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const [first, last] = [finite[0], finite.at(-1)] as [
+      readonly [number, number],
+      readonly [number, number],
+    ];
+    const note = ([t, v]: readonly [number, number], what: string, dy: number) =>
+      `<text x="${px(Math.min(x(t) + 4, right - 140))}" y="${px(y(v) + dy)}" class="small">${escapeXml(`${what} ${formatNumber(v)} at ${t} s`)}</text>`;
+    parts.push(
+      note(first, 'start', -4),
+      `<text x="${right + 6}" y="${px(y(last[1]) + 4)}">${escapeXml(`${formatNumber(last[1])} ${panel.unit}`)}</text>`,
+    );
+    // The level at the end is labelled already; a peak above it is worth its own label.
+    if (peak[1] > last[1] * 1.01) parts.push(note(peak, 'peak', -6));
+  }
+  return { markup: parts.join('\n'), height: PANEL_TITLE + LINE_HEIGHT + 20 + PANEL_GAP };
+}
+
 /** One chart: a title, then the panels stacked. */
-export function renderChart(title: string, panels: readonly Panel[], footnote?: string): string {
+export function renderChart(
+  title: string,
+  panels: readonly (Panel | LinePanel)[],
+  footnote?: string,
+): string {
   let y = TOP;
   const body: string[] = [];
   for (const panel of panels) {
-    const r = renderPanel(panel, y);
+    const r = 'kind' in panel ? renderLinePanel(panel, y) : renderPanel(panel, y);
     body.push(r.markup);
     y += r.height;
   }
@@ -137,7 +194,8 @@ export function renderChart(title: string, panels: readonly Panel[], footnote?: 
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${escapeXml(title)}">`,
     '<style>text{font:12px sans-serif;fill:#222}.title{font-size:15px;font-weight:bold}.panel{font-weight:bold}' +
       '.small{font-size:10px;fill:#555}.bar{fill:#9aa5b1}.accent{fill:#d9822b}.axis{stroke:#444}' +
-      '.whisker{stroke:#222;stroke-width:1.2;fill:none}.ref{stroke:#c0392b;stroke-dasharray:4 3}</style>',
+      '.whisker{stroke:#222;stroke-width:1.2;fill:none}.ref{stroke:#c0392b;stroke-dasharray:4 3}' +
+      '.line{stroke:#d9822b;stroke-width:2;fill:none}</style>',
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="22" class="title">${escapeXml(title)}</text>`,
     ...body,

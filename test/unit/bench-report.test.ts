@@ -3,10 +3,13 @@ import { parseCpuTicks, parseSchedstatNanos, parseStatusBytes } from '../../benc
 import {
   BEGIN,
   END,
+  renderMetric,
   renderRunSection,
   renderScenarioChart,
   renderTargets,
   replaceSection,
+  scenarioPanels,
+  timeSeries,
 } from '../../bench/lib/report.ts';
 import {
   type BenchRun,
@@ -181,6 +184,64 @@ t.test('renderChart: one bar per subject, whiskers, reference line, escaped text
     'nothing measured: a unit scale',
   );
 });
+
+t.test(
+  'a value sampled each second is a line with its start and its end level, not a bar per second',
+  async (t) => {
+    const rss: Metric = {
+      id: 'rss-under-load',
+      title: 'RSS under load',
+      unit: 'MiB',
+      better: 'lower',
+      rounds: Object.fromEntries(
+        Array.from({ length: 13 }, (_, s) => [
+          `${String(s).padStart(2, '0')} s`,
+          [s < 3 ? 70 + s * 30 : 150],
+        ]),
+      ),
+    };
+    t.same(timeSeries(rss)?.slice(0, 4), [
+      [0, 70],
+      [1, 100],
+      [2, 130],
+      [3, 150],
+    ]);
+    t.equal(timeSeries(metric), undefined, 'subjects and rounds are no series');
+    t.equal(
+      timeSeries({ ...rss, rounds: { '00 s': [1, 2], '01 s': [3, 4] } }),
+      undefined,
+      'one value per second',
+    );
+    t.equal(timeSeries({ ...rss, rounds: { '00 s': [1] } }), undefined, 'one sample is no line');
+
+    const memory: ScenarioResult = { ...scenario, metrics: [rss], comparisons: [], targets: [] };
+    t.match(scenarioPanels(memory), [{ kind: 'line', title: 'RSS under load', points: [[0, 70]] }]);
+    const svg = renderScenarioChart(memory, run);
+    t.equal((svg.match(/<polyline /g) ?? []).length, 1, 'one line');
+    t.equal((svg.match(/class="bar/g) ?? []).length, 0, 'no bars');
+    t.match(svg, /start 70\.0 at 0 s/);
+    t.match(svg, />150 MiB</, 'the level at the end');
+    t.notMatch(svg, /peak/, 'a peak equal to the end is not labelled twice');
+    const spiked = renderChart('S', [
+      {
+        kind: 'line',
+        title: 'rss',
+        unit: 'MiB',
+        points: [
+          [0, 10],
+          [1, 90],
+          [2, 40],
+        ],
+      },
+    ]);
+    t.match(spiked, /peak 90\.0 at 1 s/, 'a peak above the end level is labelled');
+
+    const table = renderMetric(rss);
+    t.match(table, /^\*\*RSS under load\*\* \(MiB, lower is better\): peak 150 MiB at 3 s\n/);
+    t.match(table, /\| second \| 0 \| 5 \| 10 \| 12 \|/, 'every 5 s and the last second');
+    t.match(table, /\| MiB \| 70\.0 \| 150 \| 150 \| 150 \|/);
+  },
+);
 
 t.test('renderTargets and the run section say met or missed with the numbers', async (t) => {
   t.equal(
