@@ -51,8 +51,15 @@ const getTaskItem: AwsCall = {
   body: JSON.stringify({ TableName: FIXTURES.table, Key: { id: FIXTURES.item.id } }),
 };
 
+/** `text` with its last `n` characters replaced by others: always a different string (a fixed
+ *  replacement would leave a secret that already ends in it unchanged, one run in 64). */
+function altered(text: string, n: number): string {
+  const tail = text.slice(-n);
+  return `${text.slice(0, -n)}${tail === 'A'.repeat(n) ? 'B'.repeat(n) : 'A'.repeat(n)}`;
+}
+
 function wrongSecret(credentials: AwsCredentials): AwsCredentials {
-  return { ...credentials, secretAccessKey: `${credentials.secretAccessKey.slice(0, -1)}X` };
+  return { ...credentials, secretAccessKey: altered(credentials.secretAccessKey, 1) };
 }
 
 /** The AWS error code in a moto error body (XML for query/REST services, also for JSON ones here). */
@@ -323,7 +330,7 @@ t.test('AssumeRole through the real SDK v3 STS client, and the session token', a
   t.equal(identity.Arn, assumed.AssumedRoleUser?.Arn, 'the session works with its token (SDK)');
 
   const noToken = { accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey };
-  const badToken = { ...session, sessionToken: `${session.sessionToken?.slice(0, -4)}AAAA` };
+  const badToken = { ...session, sessionToken: altered(session.sessionToken ?? '', 4) };
   const rows: { name: string; credentials: AwsCredentials; call: AwsCall; status: number; code?: string }[] =
     [
       { name: 'S3 with the token', credentials: session, call: getReport, status: 200 },
