@@ -156,7 +156,13 @@ export interface PodLimited {
 
 /** Node in a memory cgroup of the chart's default limit, or why this machine cannot have one. */
 export async function podLimitedNode(node: string, dir: string, name: string): Promise<PodLimited> {
-  const limit = chartMemoryLimit(await readFile(CHART_VALUES, 'utf8'));
+  let limit: string;
+  try {
+    limit = chartMemoryLimit(await readFile(CHART_VALUES, 'utf8'));
+    quantityBytes(limit);
+  } catch (error) {
+    return { limit: 'unset', node: { reason: `helm/errand/values.yaml: ${(error as Error).message}` } };
+  }
   const own = ownMemoryCgroup(
     await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''),
     await readFile('/proc/self/cgroup', 'utf8').catch(() => ''),

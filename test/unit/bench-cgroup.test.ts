@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { chartMemoryLimit, limitedNode, ownMemoryCgroup, quantityBytes } from '../../bench/lib/cgroup.ts';
+import {
+  chartMemoryLimit,
+  limitedNode,
+  ownMemoryCgroup,
+  podLimitedNode,
+  quantityBytes,
+} from '../../bench/lib/cgroup.ts';
 
 // The bench runs one Errand in a memory cgroup of the chart's default limit, as a pod runs it. These
 // tests cover what decides that configuration: the limit read from the chart, where this process's
@@ -114,4 +120,22 @@ t.test('remove() deletes the cgroup once it is empty', async (t) => {
   await made.remove();
   await t.rejects(stat(made.cgroupDir), { code: 'ENOENT' }, 'the directory is gone');
   await made.remove(); // twice: a cgroup already gone is not an error
+});
+
+t.test("on this machine: Node in the wrapper sees the chart's limit as its memory", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'errand-cgroup-run-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const limited = await podLimitedNode(process.execPath, dir, 'probe');
+  if (!('command' in limited.node)) {
+    t.plan(0, `no memory cgroup can be made here: ${limited.node.reason}`);
+    return;
+  }
+  const made = limited.node;
+  t.teardown(() => made.remove());
+  // process.constrainedMemory() is what Node sizes V8's heaps from: the point of the cgroup.
+  const { stdout } = await execFileP(made.command, [
+    '-e',
+    'process.stdout.write(String(process.constrainedMemory()))',
+  ]);
+  t.equal(Number(stdout), quantityBytes(limited.limit), `Node is limited to the chart's ${limited.limit}`);
 });
