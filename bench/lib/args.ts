@@ -1,8 +1,8 @@
 // Command line of `npm run bench` (node bench/run.ts). Pure: argv in, options or a usage error out.
 
 export const USAGE = `usage: npm run bench -- [--full] [--only <scenario>[,<scenario>…]] [--rounds N] [--docs]
-  --full      the full tier (5 rounds, 1 GiB / 256 MiB / 4 GiB transfers, 60 s memory run; ~20 min)
-              instead of the quick tier (3 rounds, 64 MiB, 6 s; about two minutes)
+  --full      the full tier (5 rounds, 1 GiB / 256 MiB / 4 GiB transfers, 60 s memory run; ~17 min)
+              instead of the quick tier (3 rounds, 64 MiB, 6 s; about three minutes)
   --only      run only these scenarios: small-get, forward-proxy, large-transfer, decision,
               start, memory
   --rounds N  override the tier's number of interleaved rounds (at least 3)
