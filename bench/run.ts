@@ -144,8 +144,13 @@ async function main(argv: readonly string[]): Promise<number> {
   log(`bench: ${tier.name} tier, ${tier.rounds} rounds, Node ${before.node}, ${before.cpu}`);
   const dir = await mkdtemp(join(tmpdir(), 'errand-bench-'));
   const children = new Children();
+  // Ctrl-C: stop every child, measure nothing more and write no results file (an interrupted run's
+  // half-failed scenarios are not a result anyone should quote). The run directory goes in the
+  // finally below, once the scenario that was running has let go of it.
+  let interrupted = false;
   const stop = () => {
-    void children.stopAll().finally(() => rm(dir, { recursive: true, force: true }));
+    interrupted = true;
+    void children.stopAll().catch(() => undefined);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -153,6 +158,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const scenarios: ScenarioResult[] = [];
   try {
     for (const id of args.only) {
+      if (interrupted) break;
       log(`bench: ${id}`);
       const t0 = performance.now();
       try {
@@ -177,6 +183,10 @@ async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await children.stopAll();
     await rm(dir, { recursive: true, force: true });
+  }
+  if (interrupted) {
+    log('bench: interrupted; no results written');
+    return 130;
   }
 
   // BENCH_COMMIT names the commit of an exported tree (git archive) that has no .git of its own.
