@@ -14,8 +14,10 @@ t.test('an interrupted bench stops, exits 130 and writes no results', async (t) 
   const before = new Set(await readdir(RESULTS).catch(() => []));
   // decision runs in the runner; memory starts Errand and its servers: one of them is running when
   // the signal arrives, whichever way the timing falls.
+  // Outside the coverage run: the runner is a tool whose scenarios this test does not exercise.
   const child = spawn(process.execPath, [join(REPO, 'bench', 'run.ts'), '--only', 'decision,memory'], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' },
   });
   let stderr = '';
   const lines = createInterface({ input: child.stderr });
