@@ -25,6 +25,10 @@ const SETTLE_MS = 2000;
 const MAX_SLOPE_MIB_PER_MIN = 1;
 const TREND_MIN_SECONDS = 30;
 
+/** A series as a metric's rounds, one "NN s" key per sample (the report draws it as a line). */
+const bySecond = (samples: readonly [number, number][]): Record<string, number[]> =>
+  Object.fromEntries(samples.map(([s, v]) => [`${String(s).padStart(2, '0')} s`, [v]]));
+
 export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
   const { tier, children, node } = ctx;
   const servers = join(import.meta.dirname, '..', 'servers');
@@ -42,26 +46,10 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     `http://127.0.0.1:${sts.ready['port'] as number}`,
     `http://127.0.0.1:${upstream.ready['port'] as number}`,
   );
-  // Idle: a fresh Errand per round, settled, before any request.
-  for (let round = 0; round < tier.rounds; round++) {
-    const e = await startErrand(children, {
-      node,
-      ...runsAs(entry),
-      cpu: SUBJECT_CPU,
-      dir: ctx.dir,
-      manifest,
-      awsEnv: env,
-    });
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
-    idle.set('errand', round, (await memory(e.pid)).rss / MiB);
-    await children.stop(e.child);
-  }
-
-  // Under load: one Errand, the fixed rate for the tier's duration; then the same in a memory cgroup
-  // of the chart's default limit, as a pod runs it (where this machine allows one).
-  const underLoad = async (node: string, name: string) => {
-    const e = await startErrand(children, {
-      node,
+  // `node` itself, or the wrapper that runs it in the pod's memory limit.
+  const start = (command: string, name = 'errand') =>
+    startErrand(children, {
+      node: command,
       ...runsAs(entry),
       cpu: SUBJECT_CPU,
       dir: ctx.dir,
@@ -69,6 +57,18 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
       awsEnv: env,
       name,
     });
+  // Idle: a fresh Errand per round, settled, before any request.
+  for (let round = 0; round < tier.rounds; round++) {
+    const e = await start(node);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    idle.set('errand', round, (await memory(e.pid)).rss / MiB);
+    await children.stop(e.child);
+  }
+
+  // Under load: one Errand, the fixed rate for the tier's duration; then the same in a memory cgroup
+  // of the chart's default limit, as a pod runs it (where this machine allows one).
+  const underLoad = async (command: string, name: string) => {
+    const e = await start(command, name);
     const samples: [number, number][] = [[0, (await memory(e.pid)).rss / MiB]];
     const result = await driveRate({
       origin: `http://127.0.0.1:${e.port}`,
@@ -99,7 +99,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
     title: `RSS under ${tier.memoryRate} req/s, sampled each second`,
     unit: 'MiB',
     better: 'lower',
-    rounds: Object.fromEntries(samples.map(([s, v]) => [`${String(s).padStart(2, '0')} s`, [v]])),
+    rounds: bySecond(samples),
   };
   const limitedSeries: Metric[] = inLimit
     ? [
@@ -108,9 +108,7 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
           title: `RSS under ${tier.memoryRate} req/s ${limitId} (a memory cgroup, as a pod runs it), sampled each second`,
           unit: 'MiB',
           better: 'lower',
-          rounds: Object.fromEntries(
-            inLimit.samples.map(([s, v]) => [`${String(s).padStart(2, '0')} s`, [v]]),
-          ),
+          rounds: bySecond(inLimit.samples),
         },
       ]
     : [];
