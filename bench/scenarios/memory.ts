@@ -112,9 +112,12 @@ export async function runMemory(ctx: BenchContext): Promise<ScenarioResult> {
         },
       ]
     : [];
+  // A slope is quoted only for a run long enough to have one, as the growth target is judged.
   const limitedNote = inLimit
-    ? `${limitId}: peak ${Math.max(...inLimit.samples.map(([, v]) => v)).toFixed(1)} MiB, ` +
-      `slope ${inLimit.perMinute.toFixed(2)} MiB/min over the second half`
+    ? `${limitId}: peak ${Math.max(...inLimit.samples.map(([, v]) => v)).toFixed(1)} MiB` +
+      (tier.memorySeconds >= TREND_MIN_SECONDS
+        ? `, slope ${inLimit.perMinute.toFixed(2)} MiB/min over the second half`
+        : '')
     : `not measured ${limitId}: ${'reason' in limited.node ? limited.node.reason : ''}`;
   const idleM = idle.metric('idle', 'Idle RSS after start (fresh process per round)', 'MiB', 'lower');
   const achieved = result.ok / tier.memorySeconds;
